@@ -1,0 +1,172 @@
+"""Market events: one frozen type per Binance message kind.
+
+Prices and quantities are `Decimal` built straight from the exchange's strings, so the value and
+its written precision survive exactly ("61837.63000000" stays "61837.63000000"). Every event
+carries `ts_event` (the exchange's time) and `ts_init` (when this process received the frame),
+both in integer nanoseconds since the Unix epoch.
+
+These are msgspec structs because they are created once per market message: msgspec builds
+frozen instances several times faster than frozen dataclasses, and the type is still plain
+data with no I/O.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+import msgspec
+
+
+class EventKind(StrEnum):
+    """The stream kinds the daemon understands; the values are the Redis stream suffixes."""
+
+    TRADE = "trade"
+    AGG_TRADE = "aggTrade"
+    KLINE = "kline"
+    BOOK_TICKER = "bookTicker"
+    DEPTH_UPDATE = "depthUpdate"
+    TICKER = "ticker"
+    MINI_TICKER = "miniTicker"
+
+
+PriceLevel = tuple[Decimal, Decimal]
+
+
+class MarketEvent(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    ts_event: int
+    ts_init: int
+
+    # A class attribute, not a field: it costs nothing per event.
+    kind: ClassVar[EventKind]
+
+
+class Trade(MarketEvent, frozen=True, kw_only=True):
+    kind = EventKind.TRADE
+    trade_id: int
+    price: Decimal
+    quantity: Decimal
+    buyer_is_maker: bool
+    ts_trade: int
+
+
+class AggTrade(MarketEvent, frozen=True, kw_only=True):
+    kind = EventKind.AGG_TRADE
+    agg_trade_id: int
+    price: Decimal
+    quantity: Decimal
+    first_trade_id: int
+    last_trade_id: int
+    buyer_is_maker: bool
+    ts_trade: int
+
+
+class Kline(MarketEvent, frozen=True, kw_only=True):
+    kind = EventKind.KLINE
+    interval: str
+    open_time: int
+    close_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trade_count: int
+    taker_buy_base_volume: Decimal
+    taker_buy_quote_volume: Decimal
+    first_trade_id: int
+    last_trade_id: int
+    is_closed: bool
+
+
+class BookTicker(MarketEvent, frozen=True, kw_only=True):
+    """Best bid and offer. Spot bookTicker frames carry no exchange time, so for them
+    `ts_event` equals `ts_init` (the futures frames carry `E`, which is used)."""
+
+    kind = EventKind.BOOK_TICKER
+    update_id: int
+    bid_price: Decimal
+    bid_quantity: Decimal
+    ask_price: Decimal
+    ask_quantity: Decimal
+
+
+class DepthUpdate(MarketEvent, frozen=True, kw_only=True):
+    """A diff of the order book: levels with quantity 0 are removed.
+
+    `first_update_id`..`final_update_id` is the range of book updates this diff covers (Binance's
+    `U` and `u`); `previous_final_update_id` is futures' `pu`, or -1 on spot.
+    """
+
+    kind = EventKind.DEPTH_UPDATE
+    first_update_id: int
+    final_update_id: int
+    previous_final_update_id: int
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+
+
+class Ticker(MarketEvent, frozen=True, kw_only=True):
+    """The rolling 24-hour ticker (`24hrTicker`)."""
+
+    kind = EventKind.TICKER
+    price_change: Decimal
+    price_change_percent: Decimal
+    weighted_average_price: Decimal
+    last_price: Decimal
+    last_quantity: Decimal
+    best_bid_price: Decimal
+    best_bid_quantity: Decimal
+    best_ask_price: Decimal
+    best_ask_quantity: Decimal
+    open_price: Decimal
+    high_price: Decimal
+    low_price: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    open_time: int
+    close_time: int
+    first_trade_id: int
+    last_trade_id: int
+    trade_count: int
+
+
+class MiniTicker(MarketEvent, frozen=True, kw_only=True):
+    kind = EventKind.MINI_TICKER
+    close_price: Decimal
+    open_price: Decimal
+    high_price: Decimal
+    low_price: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+
+
+class StreamMessage(msgspec.Struct, frozen=True):
+    """One combined-stream message: the stream name it arrived on and its typed event."""
+
+    stream: str
+    event: MarketEvent
+
+
+def sequence_of(event: MarketEvent) -> int:
+    """The number that orders events within one channel; it only ever grows."""
+    match event:
+        case Trade():
+            return event.trade_id
+        case AggTrade():
+            return event.agg_trade_id
+        case DepthUpdate():
+            return event.final_update_id
+        case BookTicker():
+            return event.update_id
+        case Kline():
+            return event.open_time
+        case _:
+            return event.ts_event
+
+
+MILLISECONDS = 1_000_000
+"""Nanoseconds in one millisecond: Binance times are milliseconds, ours are nanoseconds."""

@@ -1,0 +1,354 @@
+"""The ingest service: Binance streams in, an exact and complete record in Redis out.
+
+Per channel (symbol x kind) a Sequencer drops what the record already holds and spots what it is
+missing. A gap in trades, aggregate trades or closed klines is fetched again over REST while the
+live events behind it wait in that channel's queue, so the record stays in exchange order with
+every event once. A gap in the depth stream cannot be fetched again: the diffs are still recorded,
+the gap is audited, and the local order book is rebuilt from a new snapshot.
+
+The record in Redis is also the restart point: each channel resumes after its stream's last id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import redis.asyncio as redis
+import structlog
+
+from bot.bus.redis_codec import encode_fields
+from bot.bus.redis_keys import RedisKeys, channel_of
+from bot.bus.redis_writer import RedisStreamWriter
+from bot.clock import Clock
+from bot.domain.events import MILLISECONDS, DepthUpdate, EventKind, MarketEvent, StreamMessage
+from bot.domain.orderbook import BookGapError, BookSynchronizer, SyncState, Verdict
+from bot.ingest.backfill import fetch_agg_trades, fetch_depth_snapshot, fetch_klines, fetch_trades
+from bot.ingest.client import MarketStreamClient, StreamClientSettings
+from bot.ingest.metrics import IngestMetrics
+from bot.ingest.rest import RestError, RestGateway
+from bot.ingest.sequencer import Gap, Outcome, Sequencer, sequencer_for
+from bot.ingest.wire import FrameError, stream_kind
+
+log = structlog.get_logger(__name__)
+
+_BOOK_PUBLISH_INTERVAL_NS = 100 * MILLISECONDS
+_BOOK_LEVELS_PUBLISHED = 20
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    symbols: list[str]
+    streams: list[str]
+    depth_snapshot_limit: int = 1000
+    backfill_max_records: int = 100_000
+    congestion_backlog: int = 50_000
+    client: StreamClientSettings = field(default_factory=StreamClientSettings)
+
+
+def stream_names(symbols: list[str], streams: list[str]) -> list[str]:
+    """Binance stream names, e.g. ('BTCUSDT', 'depth@100ms') -> 'btcusdt@depth@100ms'."""
+    return [f"{symbol.lower()}@{stream}" for symbol in symbols for stream in streams]
+
+
+@dataclass
+class _Channel:
+    sequencer: Sequencer
+    repairing: bool = False
+    waiting: list[MarketEvent] = field(default_factory=list)
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        clock: Clock,
+        redis_client: redis.Redis,
+        keys: RedisKeys,
+        writer: RedisStreamWriter,
+        rest: RestGateway,
+        websocket_base_url: str,
+        metrics: IngestMetrics,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._redis = redis_client
+        self._keys = keys
+        self._writer = writer
+        self._rest = rest
+        self._metrics = metrics
+        self._channels: dict[tuple[str, str], _Channel] = {}
+        self._books: dict[str, BookSynchronizer] = {}
+        self._book_tasks: dict[str, asyncio.Task[None]] = {}
+        self._book_published_ns: dict[str, int] = {}
+        self._depth_gaps: dict[str, Gap] = {}
+        self._repairs: set[asyncio.Task[None]] = set()
+        self._error_samples_logged: dict[tuple[str, str], int] = {}
+        self._message_counters = {kind: metrics.messages.labels(kind.value) for kind in EventKind}
+        self._lag_histograms = {kind: metrics.receive_lag.labels(kind.value) for kind in EventKind}
+        self.client = MarketStreamClient(
+            websocket_base_url, stream_names(settings.symbols, settings.streams), clock, self,
+            settings.client, drained=writer.drained,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Resumes every channel after the last entry of its Redis stream (crash-only start-up)."""
+        for symbol in self._settings.symbols:
+            for stream in self._settings.streams:
+                channel = _channel_name(stream)
+                cursor = await self._writer.load_cursor(self._keys.stream(channel, symbol))
+                last = None
+                if cursor.sequence >= 0:
+                    time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
+                    last = cursor.milliseconds * MILLISECONDS if time_keyed else cursor.sequence
+                self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last))
+                if last is not None:
+                    log.info("resuming channel after its recorded end", symbol=symbol, channel=channel, last=last)
+            if any(_channel_name(stream) == "depthUpdate" for stream in self._settings.streams):
+                self._books[symbol] = BookSynchronizer(symbol)
+
+    async def run(self) -> None:
+        await self.restore()
+        for symbol in self._books:
+            self._start_book_sync(symbol)
+        try:
+            await self.client.run()
+        finally:
+            for task in [*self._repairs, *self._book_tasks.values()]:
+                task.cancel()
+
+    async def wait_idle(self) -> None:
+        """Waits until no gap repair or book sync is running and everything is in Redis."""
+        while self._repairs or any(not task.done() for task in self._book_tasks.values()):
+            await asyncio.sleep(0.01)
+        for symbol in self._books:
+            self._publish_book(symbol, force=True)
+        await self._writer.drained()
+
+    def book(self, symbol: str) -> BookSynchronizer:
+        return self._books[symbol]
+
+    # --- StreamEvents: called by the websocket client -----------------------------------------
+
+    def on_message(self, message: StreamMessage) -> bool:
+        event = message.event
+        kind = event.kind
+        self._message_counters[kind].inc()
+        self._lag_histograms[kind].observe(max(event.ts_init - event.ts_event, 0) / 1e9)
+        if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
+            # A bar still forming is a working value: kept as latest state, not in the record.
+            self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), encode_fields(event))
+            return False
+        self._on_event(event)
+        backlog = self._writer.backlog
+        self._metrics.backlog.set(backlog)
+        return backlog > self._settings.congestion_backlog
+
+    def on_frame_error(self, error: FrameError) -> None:
+        self._metrics.parse_errors.labels(error.kind, error.reason).inc()
+        key = (error.kind, error.reason)
+        logged = self._error_samples_logged.get(key, 0)
+        self._error_samples_logged[key] = logged + 1
+        # The first few of each kind in full, then one in a thousand: a flood must not drown the log.
+        if logged < 5 or logged % 1000 == 0:
+            log.warning("skipped a bad frame", kind=error.kind, reason=error.reason, detail=error.detail, sample=error.sample.decode("utf-8", "replace"), seen=logged + 1)
+
+    def on_connection_event(self, kind: str, shard: int, detail: str) -> None:
+        if kind == "reconnect":
+            self._metrics.reconnects.inc()
+            log.warning("stream connection lost; reconnecting", shard=shard, detail=detail)
+        elif kind == "handover":
+            self._metrics.handovers.labels(detail).inc()
+            log.info("replacing stream connection", shard=shard, reason=detail)
+        elif kind == "connect_failed":
+            self._metrics.connect_failures.inc()
+            log.warning("could not open stream connection", shard=shard, detail=detail)
+        elif kind == "stream_recovered":
+            self._metrics.stale_streams_now.set(len(self.client.stale_streams()))
+            log.info("stream delivering again", stream=detail)
+
+    def on_stale(self, stream: str, silent_seconds: float) -> None:
+        self._metrics.stale_streams.inc()
+        self._metrics.stale_streams_now.set(len(self.client.stale_streams()))
+        log.warning("stream is stale", stream=stream, silent_seconds=round(silent_seconds, 1))
+
+    # --- ordering, duplicates and gaps --------------------------------------------------------
+
+    def _on_event(self, event: MarketEvent) -> None:
+        channel = self._channels.get((event.symbol, channel_of(event)))
+        if channel is None:
+            return  # a stream nobody asked for (e.g. left over from a subscription change)
+        if channel.repairing:
+            channel.waiting.append(event)
+            return
+        outcome, gap = channel.sequencer.check(event)
+        if outcome is Outcome.DUPLICATE:
+            self._metrics.duplicates.labels(event.kind.value).inc()
+            return
+        if outcome is Outcome.GAP and not isinstance(event, DepthUpdate):
+            channel.repairing = True
+            channel.waiting.append(event)
+            self._start_repair(channel, gap)
+            return
+        if gap is not None:  # a depth gap: the diff is still recorded; the book is rebuilt
+            self._note_gap_found(gap)
+            self._depth_gaps[event.symbol] = gap
+        channel.sequencer.accept(event)
+        self._writer.append(event, event.ts_init)
+        if isinstance(event, DepthUpdate):
+            self._offer_depth(event)
+
+    def _note_gap_found(self, gap: Gap) -> None:
+        self._metrics.gaps_found.labels(gap.channel).inc()
+        log.warning("gap in market data", symbol=gap.symbol, channel=gap.channel, first=gap.first, last=gap.last)
+        self._audit(gap, "found")
+
+    def _start_repair(self, channel: _Channel, gap: Gap) -> None:
+        self._note_gap_found(gap)
+        task = asyncio.create_task(self._repair(channel, gap), name=f"repair-{gap.symbol}-{gap.channel}")
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    async def _repair(self, channel: _Channel, gap: Gap) -> None:
+        try:
+            if gap.size > self._settings.backfill_max_records and gap.channel in ("trade", "aggTrade"):
+                raise RestError(f"gap of {gap.size} records is over backfill_max_records={self._settings.backfill_max_records}")
+            events = await self._fetch(gap)
+            for event in events:
+                if channel.sequencer.check(event)[0] is Outcome.NEW:
+                    channel.sequencer.accept(event)
+                    self._writer.append(event, event.ts_init)
+            self._metrics.backfilled.labels(gap.channel).inc(len(events))
+            if channel.sequencer.last is None or channel.sequencer.last < gap.last:
+                raise RestError(f"REST returned data only up to {channel.sequencer.last}, gap ends at {gap.last}")
+            self._metrics.gaps_repaired.labels(gap.channel).inc()
+            log.info("gap repaired over REST", symbol=gap.symbol, channel=gap.channel, events=len(events))
+            self._audit(gap, "repaired", events=len(events))
+        except (RestError, asyncio.TimeoutError) as error:
+            self._metrics.gaps_unrepaired.labels(gap.channel).inc()
+            log.error("gap could not be repaired; the record has a hole", symbol=gap.symbol, channel=gap.channel, first=gap.first, last=gap.last, error=str(error))
+            self._audit(gap, "unrepaired", error=str(error))
+            channel.sequencer.last = max(channel.sequencer.last or gap.last, gap.last)
+        finally:
+            channel.repairing = False
+            waiting, channel.waiting = channel.waiting, []
+            for index, event in enumerate(waiting):
+                self._on_event(event)
+                if channel.repairing:  # another gap behind this one: the rest waits again, in order
+                    channel.waiting.extend(waiting[index + 1:])
+                    break
+
+    async def _fetch(self, gap: Gap) -> list[MarketEvent]:
+        if gap.channel == "trade":
+            return await fetch_trades(self._rest, self._clock, gap.symbol, gap.first, gap.last)
+        if gap.channel == "aggTrade":
+            return await fetch_agg_trades(self._rest, self._clock, gap.symbol, gap.first, gap.last)
+        if gap.channel.startswith("kline_"):
+            interval = gap.channel.removeprefix("kline_")
+            return await fetch_klines(self._rest, self._clock, gap.symbol, interval, gap.first, gap.last)
+        raise RestError(f"no REST source for channel {gap.channel}")
+
+    def _audit(self, gap: Gap, state: str, **detail: object) -> None:
+        fields = ["symbol", gap.symbol, "channel", gap.channel, "first", gap.first, "last", gap.last, "state", state, "ts", self._clock.now_ns()]
+        for name, value in detail.items():
+            fields += [name, str(value)]
+        self._writer.append_audit(self._keys.gaps(), fields)
+
+    # --- the local order book -----------------------------------------------------------------
+
+    def _offer_depth(self, event: DepthUpdate) -> None:
+        sync = self._books.get(event.symbol)
+        if sync is None:
+            return
+        if sync.offer(event) is Verdict.GAP:
+            sync.reset()
+            sync.offer(event)
+        if sync.state is SyncState.LIVE:
+            self._publish_book(event.symbol)
+        elif self._book_sync_running(event.symbol):
+            pass  # the snapshot request in flight will bridge the buffered diffs
+        elif sync.book.last_update_id >= 0:
+            self._try_bridge(sync)  # a snapshot newer than the stream: wait for the stream to reach it
+        else:
+            self._start_book_sync(event.symbol)
+
+    def _try_bridge(self, sync: BookSynchronizer) -> None:
+        try:
+            if sync.try_bridge():
+                self._book_live(sync.book.symbol)
+        except BookGapError as error:
+            log.warning("depth stream does not bridge the snapshot; fetching a new one", error=str(error))
+            sync.reset()
+            self._start_book_sync(sync.book.symbol)
+
+    def _book_sync_running(self, symbol: str) -> bool:
+        task = self._book_tasks.get(symbol)
+        return task is not None and not task.done()
+
+    def _start_book_sync(self, symbol: str) -> None:
+        if not self._book_sync_running(symbol):
+            self._book_tasks[symbol] = asyncio.create_task(self._sync_book(symbol), name=f"book-sync-{symbol}")
+
+    async def _sync_book(self, symbol: str) -> None:
+        sync = self._books[symbol]
+        attempt = 0
+        while sync.state is not SyncState.LIVE:
+            attempt += 1
+            try:
+                snapshot = await fetch_depth_snapshot(self._rest, symbol, self._settings.depth_snapshot_limit)
+            except RestError as error:
+                log.error("depth snapshot failed; retrying", symbol=symbol, error=str(error))
+                await asyncio.sleep(min(attempt, 10))
+                continue
+            if sync.snapshot_is_too_old(snapshot.last_update_id):
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            try:
+                live = sync.load_snapshot(snapshot.last_update_id, snapshot.bids, snapshot.asks)
+            except BookGapError as error:
+                log.warning("snapshot and stream do not meet; fetching again", error=str(error))
+                sync.reset()
+                continue
+            if live:
+                self._book_live(symbol)
+            # Otherwise the stream has not yet reached the snapshot; _offer_depth bridges later.
+            return
+
+    def _book_live(self, symbol: str) -> None:
+        self._metrics.book_resyncs.inc()
+        log.info("order book in sync", symbol=symbol, last_update_id=self._books[symbol].book.last_update_id)
+        gap = self._depth_gaps.pop(symbol, None)
+        if gap is not None:
+            self._metrics.gaps_repaired.labels(gap.channel).inc()
+            self._audit(gap, "repaired", by="new depth snapshot")
+        self._publish_book(symbol, force=True)
+
+    def _publish_book(self, symbol: str, force: bool = False) -> None:
+        sync = self._books.get(symbol)
+        if sync is None or sync.state is not SyncState.LIVE:
+            return
+        now = self._clock.now_ns()
+        if not force and now - self._book_published_ns.get(symbol, 0) < _BOOK_PUBLISH_INTERVAL_NS:
+            return
+        self._book_published_ns[symbol] = now
+        bids, asks = sync.book.top(_BOOK_LEVELS_PUBLISHED)
+        self._writer.set_latest(self._keys.book(symbol), [
+            "last_update_id", sync.book.last_update_id, "ts", now,
+            "bids", _levels_text(bids), "asks", _levels_text(asks), "crossed", "1" if sync.book.is_crossed() else "0",
+        ])
+
+
+def _levels_text(levels: list[tuple[object, object]]) -> str:
+    return "[" + ",".join(f'["{price}","{quantity}"]' for price, quantity in levels) + "]"
+
+
+def _channel_name(stream: str) -> str:
+    """The channel a configured stream feeds: 'depth@100ms' -> 'depthUpdate', 'kline_1m' stays."""
+    if stream.startswith("kline_"):
+        return stream
+    kind = stream_kind(f"x@{stream}")
+    if kind is None:
+        raise ValueError(f"unknown stream kind {stream!r}")
+    return kind

@@ -1,0 +1,375 @@
+"""Binance websocket frames -> typed domain events.
+
+Decoding is two-step: the combined-stream wrapper is read with its payload left raw, the stream
+name picks the payload's schema, and msgspec decodes the payload straight into typed fields
+(prices as `Decimal` from the exchange's strings). Unknown payload fields are ignored, so a field
+Binance adds later does not break ingest; a missing or mistyped field is an error.
+
+Every way a frame can be bad raises `FrameError` with a machine-readable `reason`, so the caller can
+count it per stream kind and move on: one bad frame never costs the frames around it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bot.domain.events import (
+    MILLISECONDS,
+    AggTrade,
+    BookTicker,
+    DepthUpdate,
+    Kline,
+    MarketEvent,
+    MiniTicker,
+    StreamMessage,
+    Ticker,
+    Trade,
+)
+
+
+class FrameError(ValueError):
+    """A frame that could not be turned into an event.
+
+    `reason` is one of REASONS; `kind` is the stream kind when it could be told, else "unknown".
+    """
+
+    REASONS: Final = ("malformed_json", "unknown_event", "missing_field", "wrong_type", "invalid_value")
+
+    def __init__(self, reason: str, kind: str, detail: str, frame: bytes) -> None:
+        self.reason = reason
+        self.kind = kind
+        self.detail = detail
+        self.sample = frame[:120]
+        super().__init__(f"{kind}: {reason}: {detail}")
+
+
+class ControlReply(msgspec.Struct, frozen=True):
+    """The answer to a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request, or an error."""
+
+    id: int | str | None
+    result: object = None
+    error: dict[str, object] | None = None
+
+
+class ServerShutdown(msgspec.Struct, frozen=True):
+    """Binance's notice that this connection is about to be closed for maintenance."""
+
+    ts_event: int
+
+
+# --- wire schemas: field names exactly as Binance sends them -------------------------------------
+
+
+class _Envelope(msgspec.Struct):
+    stream: str
+    data: msgspec.Raw
+
+
+class _Probe(msgspec.Struct):
+    """Just enough of an unwrapped frame to tell a control reply or a shutdown notice apart."""
+
+    e: str | None = None
+    E: int | None = None
+    id: int | str | None = None
+    result: object = None
+    error: dict[str, object] | None = None
+    stream: str | None = None
+
+
+class _Trade(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    t: int
+    p: Decimal
+    q: Decimal
+    T: int
+    m: bool
+
+
+class _AggTrade(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    a: int
+    p: Decimal
+    q: Decimal
+    f: int
+    l: int  # noqa: E741 - Binance's name for the last trade id
+    T: int
+    m: bool
+
+
+class _KlineBody(msgspec.Struct):
+    t: int
+    T: int
+    s: str
+    i: str
+    f: int
+    L: int
+    o: Decimal
+    c: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741 - Binance's name for the low price
+    v: Decimal
+    n: int
+    x: bool
+    q: Decimal
+    V: Decimal
+    Q: Decimal
+
+
+class _Kline(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    k: _KlineBody
+
+
+class _BookTicker(msgspec.Struct):
+    u: int
+    s: str
+    b: Decimal
+    B: Decimal
+    a: Decimal
+    A: Decimal
+    E: int | None = None  # futures only
+
+
+class _DepthUpdate(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    U: int
+    u: int
+    b: list[tuple[Decimal, Decimal]]
+    a: list[tuple[Decimal, Decimal]]
+    pu: int = -1  # futures only
+
+
+class _Ticker(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    p: Decimal
+    P: Decimal
+    w: Decimal
+    c: Decimal
+    Q: Decimal
+    b: Decimal
+    B: Decimal
+    a: Decimal
+    A: Decimal
+    o: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741
+    v: Decimal
+    q: Decimal
+    O: int  # noqa: E741
+    C: int
+    F: int
+    L: int
+    n: int
+
+
+class _MiniTicker(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    c: Decimal
+    o: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741
+    v: Decimal
+    q: Decimal
+
+
+# --- conversion to domain events -------------------------------------------------------------
+
+
+def _finite(*values: Decimal) -> None:
+    for value in values:
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value}")
+
+
+def _trade(w: _Trade, ts_init: int) -> Trade:
+    _finite(w.p, w.q)
+    return Trade(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, trade_id=w.t, price=w.p,
+        quantity=w.q, buyer_is_maker=w.m, ts_trade=w.T * MILLISECONDS,
+    )
+
+
+def _agg_trade(w: _AggTrade, ts_init: int) -> AggTrade:
+    _finite(w.p, w.q)
+    return AggTrade(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, agg_trade_id=w.a, price=w.p,
+        quantity=w.q, first_trade_id=w.f, last_trade_id=w.l, buyer_is_maker=w.m,
+        ts_trade=w.T * MILLISECONDS,
+    )
+
+
+def _kline(w: _Kline, ts_init: int) -> Kline:
+    k = w.k
+    _finite(k.o, k.h, k.l, k.c, k.v, k.q, k.V, k.Q)
+    return Kline(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, interval=k.i,
+        open_time=k.t * MILLISECONDS, close_time=k.T * MILLISECONDS, open=k.o, high=k.h, low=k.l,
+        close=k.c, volume=k.v, quote_volume=k.q, trade_count=k.n, taker_buy_base_volume=k.V,
+        taker_buy_quote_volume=k.Q, first_trade_id=k.f, last_trade_id=k.L, is_closed=k.x,
+    )
+
+
+def _book_ticker(w: _BookTicker, ts_init: int) -> BookTicker:
+    _finite(w.b, w.B, w.a, w.A)
+    return BookTicker(
+        symbol=w.s, ts_event=w.E * MILLISECONDS if w.E is not None else ts_init, ts_init=ts_init,
+        update_id=w.u, bid_price=w.b, bid_quantity=w.B, ask_price=w.a, ask_quantity=w.A,
+    )
+
+
+def _depth_update(w: _DepthUpdate, ts_init: int) -> DepthUpdate:
+    for price, quantity in w.b:
+        _finite(price, quantity)
+    for price, quantity in w.a:
+        _finite(price, quantity)
+    return DepthUpdate(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, first_update_id=w.U,
+        final_update_id=w.u, previous_final_update_id=w.pu, bids=tuple(w.b), asks=tuple(w.a),
+    )
+
+
+def _ticker(w: _Ticker, ts_init: int) -> Ticker:
+    _finite(w.p, w.P, w.w, w.c, w.Q, w.b, w.B, w.a, w.A, w.o, w.h, w.l, w.v, w.q)
+    return Ticker(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, price_change=w.p,
+        price_change_percent=w.P, weighted_average_price=w.w, last_price=w.c, last_quantity=w.Q,
+        best_bid_price=w.b, best_bid_quantity=w.B, best_ask_price=w.a, best_ask_quantity=w.A,
+        open_price=w.o, high_price=w.h, low_price=w.l, volume=w.v, quote_volume=w.q,
+        open_time=w.O * MILLISECONDS, close_time=w.C * MILLISECONDS, first_trade_id=w.F,
+        last_trade_id=w.L, trade_count=w.n,
+    )
+
+
+def _mini_ticker(w: _MiniTicker, ts_init: int) -> MiniTicker:
+    _finite(w.c, w.o, w.h, w.l, w.v, w.q)
+    return MiniTicker(
+        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, close_price=w.c,
+        open_price=w.o, high_price=w.h, low_price=w.l, volume=w.v, quote_volume=w.q,
+    )
+
+
+class _Schema(msgspec.Struct, frozen=True):
+    kind: str
+    event_type: str | None  # the expected `e` field, None where Binance sends none
+    decoder: msgspec.json.Decoder
+    convert: object
+
+
+def _schema(kind: str, event_type: str | None, wire: type, convert: object) -> _Schema:
+    return _Schema(kind, event_type, msgspec.json.Decoder(wire), convert)
+
+
+_TRADE = _schema("trade", "trade", _Trade, _trade)
+_AGG_TRADE = _schema("aggTrade", "aggTrade", _AggTrade, _agg_trade)
+_KLINE = _schema("kline", "kline", _Kline, _kline)
+_BOOK_TICKER = _schema("bookTicker", None, _BookTicker, _book_ticker)
+_DEPTH = _schema("depthUpdate", "depthUpdate", _DepthUpdate, _depth_update)
+_TICKER = _schema("ticker", "24hrTicker", _Ticker, _ticker)
+_MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", _MiniTicker, _mini_ticker)
+
+
+def stream_kind(stream: str) -> str | None:
+    """The event kind a stream name carries, e.g. 'btcusdt@depth@100ms' -> 'depthUpdate'."""
+    schema = _schema_for_stream(stream)
+    return schema.kind if schema is not None else None
+
+
+def _schema_for_stream(stream: str) -> _Schema | None:
+    _, _, suffix = stream.partition("@")
+    if suffix == "trade":
+        return _TRADE
+    if suffix == "aggTrade":
+        return _AGG_TRADE
+    if suffix.startswith("kline_"):
+        return _KLINE
+    if suffix == "bookTicker":
+        return _BOOK_TICKER
+    if suffix == "depth" or suffix.startswith("depth@"):
+        return _DEPTH
+    if suffix == "ticker":
+        return _TICKER
+    if suffix == "miniTicker":
+        return _MINI_TICKER
+    return None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_PROBE = msgspec.json.Decoder(_Probe)
+
+
+def _classify(error: msgspec.ValidationError) -> str:
+    text = str(error)
+    if text.startswith("Object missing required field"):
+        return "missing_field"
+    if text.startswith("Expected"):
+        return "wrong_type"
+    return "invalid_value"
+
+
+class FrameDecoder:
+    """Decodes combined-stream frames. Stateless; one per process is enough."""
+
+    def decode(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
+        try:
+            envelope = _ENVELOPE.decode(frame)
+        except msgspec.ValidationError:  # valid JSON, but not a stream message (a subclass: test it first)
+            return self._decode_unwrapped(frame)
+        except msgspec.DecodeError as error:
+            raise FrameError("malformed_json", "unknown", str(error), _as_bytes(frame)) from None
+        schema = _schema_for_stream(envelope.stream)
+        if schema is None:
+            raise FrameError("unknown_event", "unknown", f"unknown stream {envelope.stream!r}", _as_bytes(frame))
+        return StreamMessage(envelope.stream, self._decode_payload(schema, envelope.data, ts_init, frame))
+
+    def decode_payload(self, stream: str, payload: bytes, ts_init: int) -> MarketEvent:
+        """Decodes a raw (unwrapped) payload from a `/ws/<stream>` connection."""
+        schema = _schema_for_stream(stream)
+        if schema is None:
+            raise FrameError("unknown_event", "unknown", f"unknown stream {stream!r}", payload)
+        return self._decode_payload(schema, payload, ts_init, payload)
+
+    def _decode_payload(self, schema: _Schema, payload: bytes, ts_init: int, frame: bytes | str) -> MarketEvent:
+        try:
+            wire = schema.decoder.decode(payload)
+        except msgspec.ValidationError as error:
+            raise FrameError(_classify(error), schema.kind, str(error), _as_bytes(frame)) from None
+        except msgspec.DecodeError as error:
+            raise FrameError("malformed_json", schema.kind, str(error), _as_bytes(frame)) from None
+        if schema.event_type is not None and wire.e != schema.event_type:
+            raise FrameError("unknown_event", schema.kind, f"event type {wire.e!r} on a {schema.kind} stream", _as_bytes(frame))
+        try:
+            return schema.convert(wire, ts_init)  # type: ignore[operator]
+        except ValueError as error:
+            raise FrameError("invalid_value", schema.kind, str(error), _as_bytes(frame)) from None
+
+    def _decode_unwrapped(self, frame: bytes | str) -> ControlReply | ServerShutdown:
+        try:
+            probe = _PROBE.decode(frame)
+        except msgspec.ValidationError as error:
+            raise FrameError(_classify(error), "unknown", str(error), _as_bytes(frame)) from None
+        if probe.e == "serverShutdown":
+            return ServerShutdown(ts_event=(probe.E or 0) * MILLISECONDS)
+        if probe.id is not None or probe.error is not None:
+            return ControlReply(id=probe.id, result=probe.result, error=probe.error)
+        if probe.stream is not None:
+            raise FrameError("missing_field", "unknown", "combined frame without `data`", _as_bytes(frame))
+        raise FrameError("unknown_event", "unknown", "neither a stream message nor a control reply", _as_bytes(frame))
+
+
+def _as_bytes(frame: bytes | str) -> bytes:
+    return frame if isinstance(frame, bytes) else frame.encode("utf-8", "replace")

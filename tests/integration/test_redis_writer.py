@@ -1,0 +1,90 @@
+"""The Redis record: exact round trips, ids that refuse duplicates, and no loss when Redis dies."""
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+import redis.asyncio
+
+from bot.bus.redis_codec import decode_fields
+from bot.bus.redis_keys import RedisKeys
+from bot.bus.redis_server import EmbeddedRedis
+from bot.bus.redis_writer import RedisStreamWriter
+from bot.domain.events import DepthUpdate, EventKind, Trade
+
+KEYS = RedisKeys("test")
+
+
+def trade(trade_id: int, price: str = "61837.63000000", millisecond: int = 1_723_161_255_342) -> Trade:
+    return Trade(symbol="BTCUSDT", ts_event=(millisecond + 1) * 1_000_000, ts_init=millisecond * 1_000_000 + 7,
+                 trade_id=trade_id, price=Decimal(price), quantity=Decimal("0.02000000"), buyer_is_maker=True,
+                 ts_trade=millisecond * 1_000_000)
+
+
+async def write_all(writer: RedisStreamWriter, events) -> None:
+    task = asyncio.create_task(writer.run())
+    for event in events:
+        writer.append(event, event.ts_init)
+    await asyncio.wait_for(writer.drained(), 10)
+    task.cancel()
+
+
+async def test_round_trip_is_exact_and_ids_carry_time_and_sequence(redis_client):
+    writer = RedisStreamWriter(redis_client, KEYS, {"trade": 1000})
+    depth = DepthUpdate(symbol="BTCUSDT", ts_event=1_723_161_255_308_000_000, ts_init=1, first_update_id=50093239203,
+                        final_update_id=50093239207, previous_final_update_id=-1,
+                        bids=((Decimal("55653.87000000"), Decimal("0E-8")),), asks=())
+    await write_all(writer, [trade(3735683259), trade(3735683260, "61837.64000000"), depth])
+    entries = await redis_client.xrange(KEYS.stream("trade", "BTCUSDT"))
+    assert [entry_id for entry_id, _ in entries] == [b"1723161255342-3735683259", b"1723161255342-3735683260"]
+    decoded = [decode_fields(EventKind.TRADE, fields) for _, fields in entries]
+    assert decoded == [trade(3735683259), trade(3735683260, "61837.64000000")]
+    assert str(decoded[1].price) == "61837.64000000"
+    (entry_id, fields), = await redis_client.xrange(KEYS.stream("depthUpdate", "BTCUSDT"))
+    assert entry_id == b"1723161255308-50093239207"
+    assert decode_fields(EventKind.DEPTH_UPDATE, fields) == depth
+    latest = await redis_client.hgetall(KEYS.latest("trade", "BTCUSDT"))
+    assert latest[b"trade_id"] == b"3735683260"
+
+
+async def test_a_restart_resumes_after_the_last_entry_and_refuses_repeats(redis_client):
+    first = RedisStreamWriter(redis_client, KEYS, {})
+    await write_all(first, [trade(1), trade(2)])
+    restarted = RedisStreamWriter(redis_client, KEYS, {})
+    cursor = await restarted.load_cursor(KEYS.stream("trade", "BTCUSDT"))
+    assert (cursor.milliseconds, cursor.sequence) == (1_723_161_255_342, 2)
+    await write_all(restarted, [trade(2), trade(3)])
+    assert await redis_client.xlen(KEYS.stream("trade", "BTCUSDT")) == 3
+    assert restarted.statistics.duplicates_refused == 1
+
+
+async def test_streams_are_trimmed_to_about_their_maximum_length(redis_client):
+    writer = RedisStreamWriter(redis_client, KEYS, {"trade": 100}, batch_size=50)
+    await write_all(writer, [trade(index) for index in range(1, 1001)])
+    length = await redis_client.xlen(KEYS.stream("trade", "BTCUSDT"))
+    assert 100 <= length < 300  # MAXLEN ~ trims whole macro nodes, so a little more is kept
+
+
+async def test_a_dead_redis_loses_nothing_and_the_backlog_is_written_when_it_returns(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+    writer = RedisStreamWriter(client, KEYS, {})
+    task = asyncio.create_task(writer.run())
+    try:
+        for trade_id in range(1, 101):
+            writer.append(trade(trade_id), 0)
+        await asyncio.wait_for(writer.drained(), 10)
+        server.stop()  # Redis goes away mid-stream
+        for trade_id in range(101, 301):
+            writer.append(trade(trade_id), 0)
+        await asyncio.sleep(0.5)
+        assert writer.backlog > 0 and writer.statistics.batches_retried > 0
+        server = EmbeddedRedis(tmp_path / "redis", port=port).start()  # same data directory: the AOF reloads
+        await asyncio.wait_for(writer.drained(), 30)
+        entries = await client.xrange(KEYS.stream("trade", "BTCUSDT"))
+        assert [int(fields[b"trade_id"]) for _, fields in entries] == list(range(1, 301))
+    finally:
+        task.cancel()
+        await client.aclose()
+        server.stop()

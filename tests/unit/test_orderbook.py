@@ -1,0 +1,93 @@
+"""Binance's book-sync procedure, on constructed cases and on the real BTCUSDT recording."""
+
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.domain.events import BookTicker, DepthUpdate
+from bot.domain.orderbook import BookGapError, BookSynchronizer, SyncState, Verdict
+from bot.ingest.wire import FrameDecoder
+
+RECORDING = Path(__file__).parents[2] / "bot/sim/recordings/spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
+
+
+def diff(first: int, last: int, bids=(), asks=(), previous: int = -1) -> DepthUpdate:
+    level = lambda pairs: tuple((Decimal(p), Decimal(q)) for p, q in pairs)  # noqa: E731
+    return DepthUpdate(symbol="BTCUSDT", ts_event=0, ts_init=0, first_update_id=first, final_update_id=last,
+                       previous_final_update_id=previous, bids=level(bids), asks=level(asks))
+
+
+def synced(last_update_id=100) -> BookSynchronizer:
+    sync = BookSynchronizer("BTCUSDT")
+    sync.offer(diff(95, 101, bids=[("10", "1")]))
+    assert sync.load_snapshot(last_update_id, [(Decimal("10"), Decimal("5")), (Decimal("9"), Decimal("2"))], [(Decimal("11"), Decimal("3"))])
+    return sync
+
+
+def test_buffered_events_older_than_the_snapshot_are_dropped_and_the_bridge_applies():
+    sync = synced()
+    assert sync.state is SyncState.LIVE
+    assert sync.book.last_update_id == 101
+    assert sync.book.best_bid() == (Decimal("10"), Decimal("1"))
+
+
+def test_zero_quantity_removes_a_level_and_sequence_breaks_are_gaps():
+    sync = synced()
+    assert sync.offer(diff(102, 103, bids=[("10", "0")])) is Verdict.APPLIED
+    assert sync.book.best_bid() == (Decimal("9"), Decimal("2"))
+    assert sync.offer(diff(100, 103)) is Verdict.STALE
+    assert sync.offer(diff(105, 106)) is Verdict.GAP
+    assert sync.book.last_update_id == 103
+
+
+def test_futures_previous_update_id_rule():
+    sync = synced()
+    assert sync.offer(diff(150, 160, previous=101)) is Verdict.APPLIED
+    assert sync.offer(diff(161, 170, previous=159)) is Verdict.GAP
+
+
+def test_a_snapshot_the_stream_has_not_reached_waits_then_bridges():
+    sync = BookSynchronizer("BTCUSDT")
+    sync.offer(diff(90, 95))
+    assert sync.load_snapshot(100, [], []) is False
+    sync.offer(diff(96, 99))
+    assert sync.try_bridge() is False
+    sync.offer(diff(100, 104, asks=[("11", "1")]))
+    assert sync.try_bridge() is True and sync.book.last_update_id == 104
+
+
+def test_a_snapshot_that_does_not_meet_the_stream_is_refused():
+    sync = BookSynchronizer("BTCUSDT")
+    sync.offer(diff(120, 130))
+    assert sync.snapshot_is_too_old(100)
+    with pytest.raises(BookGapError):
+        sync.load_snapshot(100, [], [])
+
+
+def test_rebuilt_book_matches_every_recorded_book_ticker_at_the_same_update_id():
+    decoder = FrameDecoder()
+    sync = BookSynchronizer("BTCUSDT")
+    tops, tickers = {}, {}
+    with gzip.open(RECORDING, "rb") as lines:
+        for line in lines:
+            record = json.loads(line)
+            message = record["msg"]
+            if "lastUpdateId" in message:
+                level = lambda pairs: [(Decimal(p), Decimal(q)) for p, q in pairs]  # noqa: E731
+                sync.load_snapshot(message["lastUpdateId"], level(message["bids"]), level(message["asks"]))
+                continue
+            event = decoder.decode(json.dumps(message).encode(), 0).event
+            if isinstance(event, DepthUpdate):
+                sync.offer(event)
+                if sync.state is SyncState.WAITING_FOR_SNAPSHOT and sync.book.last_update_id >= 0:
+                    sync.try_bridge()
+                if sync.state is SyncState.LIVE:
+                    tops[event.final_update_id] = (sync.book.best_bid(), sync.book.best_ask())
+            elif isinstance(event, BookTicker):
+                tickers[event.update_id] = ((event.bid_price, event.bid_quantity), (event.ask_price, event.ask_quantity))
+    compared = [update_id for update_id in tickers if update_id in tops]
+    assert len(compared) == 1072
+    assert all(tops[update_id] == tickers[update_id] for update_id in compared)

@@ -1,0 +1,94 @@
+"""Wire frames -> typed events: exact values, and every kind of bad frame named and skipped."""
+
+from decimal import Decimal
+
+import pytest
+
+from bot.domain.events import AggTrade, BookTicker, DepthUpdate, Kline, MiniTicker, Ticker, Trade
+from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown, stream_kind
+
+DECODER = FrameDecoder()
+RECEIVED_NS = 1_723_161_256_000_000_123
+
+# Real frames from the recordings in bot/sim/recordings (BTCUSDT 2024-08-08, NKNUSDT 2021-10-12).
+TRADE = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}'
+BOOK_TICKER = b'{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}'
+DEPTH = b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61844.30000000","0.40163000"]]}}'
+
+
+def test_trade_keeps_exact_strings_and_both_times_in_nanoseconds():
+    message = DECODER.decode(TRADE, RECEIVED_NS)
+    trade = message.event
+    assert isinstance(trade, Trade)
+    assert message.stream == "btcusdt@trade"
+    assert str(trade.price) == "61837.63000000" and str(trade.quantity) == "0.02000000"
+    assert trade.trade_id == 3735683259 and trade.buyer_is_maker is True
+    assert trade.ts_event == 1723161255343 * 1_000_000
+    assert trade.ts_trade == 1723161255342 * 1_000_000
+    assert trade.ts_init == RECEIVED_NS
+
+
+def test_book_ticker_without_exchange_time_falls_back_to_receive_time():
+    ticker = DECODER.decode(BOOK_TICKER, RECEIVED_NS).event
+    assert isinstance(ticker, BookTicker)
+    assert ticker.update_id == 50093239212
+    assert (str(ticker.bid_price), str(ticker.ask_quantity)) == ("61837.63000000", "1.54698000")
+    assert ticker.ts_event == ticker.ts_init == RECEIVED_NS
+
+
+def test_depth_update_levels_are_exact_decimals():
+    depth = DECODER.decode(DEPTH, RECEIVED_NS).event
+    assert isinstance(depth, DepthUpdate)
+    assert (depth.first_update_id, depth.final_update_id, depth.previous_final_update_id) == (50093239203, 50093239207, -1)
+    assert depth.bids == ((Decimal("55653.87000000"), Decimal("0E-8")),)
+    assert [str(price) for price, _ in depth.asks] == ["61838.04000000", "61844.30000000"]
+
+
+def test_agg_trade_kline_and_tickers():
+    agg = DECODER.decode(b'{"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","E":1633998513149,"s":"NKNUSDT","a":25476166,"p":"0.35290000","q":"116.00000000","f":33591117,"l":33591117,"T":1633998513148,"m":false,"M":true}}', 1).event
+    assert isinstance(agg, AggTrade) and agg.agg_trade_id == 25476166 and str(agg.price) == "0.35290000"
+    kline = DECODER.decode(b'{"stream":"nknusdt@kline_1m","data":{"e":"kline","E":1633998514003,"s":"NKNUSDT","k":{"t":1633998480000,"T":1633998539999,"s":"NKNUSDT","i":"1m","f":33591100,"L":33591118,"o":"0.35200000","c":"0.35290000","h":"0.35300000","l":"0.35190000","v":"25345.00000000","n":19,"x":false,"q":"8932.18130000","V":"10394.00000000","Q":"3665.18010000","B":"0"}}}', 1).event
+    assert isinstance(kline, Kline) and kline.interval == "1m" and not kline.is_closed
+    assert kline.open_time == 1633998480000 * 1_000_000 and str(kline.quote_volume) == "8932.18130000"
+    mini = DECODER.decode(b'{"stream":"btcusdt@miniTicker","data":{"e":"24hrMiniTicker","E":1,"s":"BTCUSDT","c":"1.0","o":"2.0","h":"3.0","l":"0.5","v":"10","q":"20"}}', 1).event
+    assert isinstance(mini, MiniTicker) and str(mini.open_price) == "2.0"
+    ticker = DECODER.decode(b'{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":1,"s":"BTCUSDT","p":"1","P":"2","w":"3","x":"4","c":"5","Q":"6","b":"7","B":"8","a":"9","A":"10","o":"11","h":"12","l":"13","v":"14","q":"15","O":0,"C":86400000,"F":0,"L":18150,"n":18151}}', 1).event
+    assert isinstance(ticker, Ticker) and ticker.trade_count == 18151 and ticker.close_time == 86_400_000 * 1_000_000
+
+
+def test_control_replies_and_server_shutdown():
+    assert DECODER.decode(b'{"result":null,"id":3}', 1) == ControlReply(id=3, result=None)
+    assert DECODER.decode(b'{"result":["btcusdt@trade"],"id":4}', 1).result == ["btcusdt@trade"]
+    assert DECODER.decode(b'{"error":{"code":2,"msg":"Invalid request"},"id":5}', 1).error == {"code": 2, "msg": "Invalid request"}
+    assert DECODER.decode(b'{"e":"serverShutdown","E":1723161255000}', 1) == ServerShutdown(ts_event=1723161255000 * 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason", "kind"),
+    [
+        (TRADE[:60], "malformed_json", "unknown"),
+        (b"\xff\xfe", "malformed_json", "unknown"),
+        (TRADE.replace(b'"data":{', b'"data":').replace(b"}}", b"}"), "malformed_json", "unknown"),
+        (b'{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder"}}', "unknown_event", "unknown"),
+        (TRADE.replace(b'"e":"trade"', b'"e":"aggTrade"'), "unknown_event", "trade"),
+        (b'{"hello":"world"}', "unknown_event", "unknown"),
+        (TRADE.replace(b',"m":true', b""), "missing_field", "trade"),
+        (b'{"stream":"btcusdt@trade"}', "missing_field", "unknown"),
+        (TRADE.replace(b'"t":3735683259', b'"t":"3735683259"'), "wrong_type", "trade"),
+        (b"[1,2,3]", "wrong_type", "unknown"),
+        (TRADE.replace(b'"p":"61837.63000000"', b'"p":"sixty"'), "invalid_value", "trade"),
+        (TRADE.replace(b'"p":"61837.63000000"', b'"p":"NaN"'), "invalid_value", "trade"),
+    ],
+)
+def test_every_kind_of_bad_frame_is_a_named_error(frame, reason, kind):
+    with pytest.raises(FrameError) as caught:
+        DECODER.decode(frame, 1)
+    assert (caught.value.reason, caught.value.kind) == (reason, kind)
+    assert caught.value.sample == frame[:120]
+
+
+def test_stream_kinds():
+    assert stream_kind("btcusdt@depth@100ms") == "depthUpdate"
+    assert stream_kind("btcusdt@depth") == "depthUpdate"
+    assert stream_kind("btcusdt@kline_1h") == "kline"
+    assert stream_kind("btcusdt@markPrice") is None
