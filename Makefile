@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install, start the daemon on the embedded defaults
+#   make test   create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install only when the dependency list changes.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradebot needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/tradebot run
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python scripts/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

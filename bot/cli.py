@@ -1,0 +1,106 @@
+"""`tradebot ...` commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from bot.config import ConfigError, check_config, load_settings, secret_values
+from bot.logging_setup import configure_logging, register_secret
+
+log = structlog.get_logger("bot.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradebot", description="Event-driven crypto trading daemon.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the daemon (ingest Binance streams into Redis)")
+    run.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
+
+    simulator = commands.add_parser("exchange-sim", help="serve recorded Binance data over Binance's REST and websocket protocols")
+    simulator.add_argument("recordings", nargs="*", type=Path, help="recording files (default: the bundled BTCUSDT recording)")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--ws-port", type=int, default=9443)
+    simulator.add_argument("--rest-port", type=int, default=8080)
+    simulator.add_argument("--speed", default="1", help="1 = real time, 10 = ten times faster, max = as fast as clients read")
+    simulator.add_argument("--loop", action="store_true", help="start again when the recordings end")
+
+    config = commands.add_parser("config", help="settings commands")
+    config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
+    check.add_argument("file", nargs="?", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "config":
+        return check_config(arguments.file)
+    if arguments.command == "exchange-sim":
+        return _exchange_sim(arguments)
+    return _run(arguments)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(arguments.config)
+    except ConfigError as error:
+        print(f"tradebot: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.logging.level, settings.logging.format)
+    for secret in secret_values(settings):
+        register_secret(secret)
+    from bot.app import Daemon  # imported late so `tradebot --help` and `config check` stay fast
+
+    return asyncio.run(_run_until_signal(lambda stop: Daemon(settings).run(stop)))
+
+
+def _exchange_sim(arguments: argparse.Namespace) -> int:
+    configure_logging("INFO", "console")
+    from bot.sim.exchange import serve_forever
+    from bot.sim.settings import ReplaySettings
+    from bot.config.sections import DEFAULT_RECORDING
+
+    try:
+        settings = ReplaySettings(
+            recordings=tuple(arguments.recordings) or (DEFAULT_RECORDING,), host=arguments.host,
+            ws_port=arguments.ws_port, rest_port=arguments.rest_port,
+            speed=None if arguments.speed == "max" else float(arguments.speed), loop=arguments.loop,
+        )
+    except ValueError as error:
+        print(f"tradebot exchange-sim: {error}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run_until_signal(lambda stop: serve_forever(settings, stop)))
+
+
+async def _run_until_signal(start) -> int:
+    """Runs a component until SIGINT/SIGTERM; a second signal exits at once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def request_stop(signal_number: int) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now", signal=signal.Signals(signal_number).name)
+            raise SystemExit(130)
+        log.info("signal received: shutting down", signal=signal.Signals(signal_number).name)
+        stop.set()
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, request_stop, signal_number)
+    try:
+        await start(stop)
+    except Exception as error:  # one clear line for the operator; the traceback goes to the log
+        log.exception("fatal error")
+        print(f"tradebot: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
