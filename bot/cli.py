@@ -76,7 +76,15 @@ def _exchange_sim(arguments: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"tradebot exchange-sim: {error}", file=sys.stderr)
         return 2
-    return asyncio.run(_run_until_signal(lambda stop: serve_forever(settings, stop)))
+    async def serve_until(stop: asyncio.Event) -> None:
+        server = asyncio.create_task(serve_forever(settings))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({server, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        server.cancel()
+        stopped.cancel()
+        await asyncio.gather(server, stopped, return_exceptions=True)
+
+    return asyncio.run(_run_until_signal(serve_until))
 
 
 async def _run_until_signal(start) -> int:

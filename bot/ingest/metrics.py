@@ -27,7 +27,7 @@ class IngestMetrics:
         self.gaps_unrepaired = Counter("tradebot_ingest_gaps_unrepaired_total", "Gaps that could not be filled; each is logged and audited in Redis.", ["channel"], registry=r)
         self.backfilled = Counter("tradebot_ingest_backfilled_events_total", "Events fetched over REST to fill gaps.", ["channel"], registry=r)
         self.book_resyncs = Counter("tradebot_ingest_book_resyncs_total", "Local order books rebuilt from a REST snapshot.", registry=r)
-        self.stale_streams = Counter("tradebot_ingest_stale_streams_total", "Streams that went silent for longer than the staleness limit.", registry=r)
+        self.stale_streams = Counter("tradebot_ingest_stream_stalls_total", "Times a stream went silent for longer than the staleness limit.", registry=r)
         self.stale_streams_now = Gauge("tradebot_ingest_stale_streams", "Streams silent for longer than the staleness limit right now.", registry=r)
         self.receive_lag = Histogram("tradebot_ingest_receive_lag_seconds", "Local receive time minus exchange event time.", ["kind"], buckets=_LAG_BUCKETS, registry=r)
         self.redis_write = Histogram("tradebot_redis_write_seconds", "Time to write one pipelined batch to Redis.", buckets=_WRITE_BUCKETS, registry=r)

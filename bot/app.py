@@ -1,0 +1,209 @@
+"""The only place that wires concrete classes together.
+
+`Daemon.run()` brings the pieces up in dependency order (Redis, the replay exchange when the venue
+is `replay`, the HTTP endpoint, REST, the writer, the ingest service), and tears them down in the
+reverse order, flushing what was received to Redis before it lets go of the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import AsyncIterator
+
+import redis.asyncio as redis
+import structlog
+
+from bot.bus.redis_keys import RedisKeys
+from bot.bus.redis_server import EmbeddedRedis
+from bot.bus.redis_writer import RedisStreamWriter
+from bot.clock import Clock, WallClock
+from bot.config import Settings
+from bot.http.server import HttpServer
+from bot.ingest.client import StreamClientSettings
+from bot.ingest.metrics import IngestMetrics
+from bot.ingest.rest import RestGateway
+from bot.ingest.service import IngestService, IngestSettings
+from bot.sim.exchange import ReplayExchange
+from bot.sim.settings import ReplaySettings
+
+log = structlog.get_logger(__name__)
+
+_STATUS_INTERVAL_SECONDS = 10.0
+_DRAIN_TIMEOUT_SECONDS = 10.0
+
+
+def ingest_settings(settings: Settings) -> IngestSettings:
+    ingest = settings.ingest
+    return IngestSettings(
+        symbols=list(ingest.symbols),
+        streams=list(ingest.streams),
+        depth_snapshot_limit=ingest.depth_snapshot_limit,
+        backfill_max_records=ingest.backfill_max_records,
+        client=StreamClientSettings(
+            max_streams_per_connection=ingest.max_streams_per_connection,
+            control_messages_per_second=ingest.control_messages_per_second,
+            connection_lifetime_seconds=ingest.connection_lifetime_seconds,
+            handover_timeout_seconds=ingest.connection_overlap_seconds,
+            stale_after_seconds=ingest.stale_after_seconds,
+            backoff_initial_seconds=ingest.backoff_initial_seconds,
+            backoff_max_seconds=ingest.backoff_max_seconds,
+            backoff_multiplier=ingest.backoff_multiplier,
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
+    """The configured Redis, or a private redis-server under the data directory when none is."""
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis.url
+    if url is None:
+        embedded = EmbeddedRedis(Path(settings.data_directory))
+        await asyncio.to_thread(embedded.start)
+        url = embedded.url
+        log.info("started private redis-server", url=url, data_directory=str(Path(settings.data_directory) / "redis"))
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=settings.redis.connect_timeout_seconds,
+        socket_timeout=settings.redis.connect_timeout_seconds * 2, health_check_interval=30,
+    )
+    try:
+        await client.ping()
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+            log.info("stopped private redis-server")
+
+
+@contextlib.asynccontextmanager
+async def exchange_endpoints(settings: Settings) -> AsyncIterator[tuple[str, str, ReplayExchange | None]]:
+    """(REST base URL, websocket base URL, the replay exchange if one was started here)."""
+    exchange = settings.exchange
+    replay = settings.replay_exchange
+    if exchange.venue != "replay" or not replay.enabled or (exchange.rest_base_url and exchange.websocket_base_url):
+        if not (exchange.rest_base_url and exchange.websocket_base_url):
+            raise ValueError("exchange.rest_base_url and exchange.websocket_base_url are needed when the replay exchange is not started here")
+        yield exchange.rest_base_url, exchange.websocket_base_url, None
+        return
+    simulator = ReplayExchange(ReplaySettings(
+        recordings=tuple(replay.recordings), host=replay.host, ws_port=replay.websocket_port,
+        rest_port=replay.rest_port, speed=replay.speed, loop=replay.loop,
+        weight_limit_per_minute=exchange.rest_weight_limit_per_minute,
+    ))
+    await simulator.start()
+    log.info("replay exchange listening", rest=simulator.rest_base_url, websocket=simulator.ws_base_url,
+             recordings=[Path(path).name for path in replay.recordings], speed=replay.speed or "as fast as read")
+    try:
+        yield simulator.rest_base_url, simulator.ws_base_url, simulator
+    finally:
+        await simulator.stop()
+
+
+async def forget_replayed_record(client: redis.Redis, keys: RedisKeys) -> int:
+    """A replay exchange starts its recording from the beginning each time, so the record of an
+    earlier replay would make every event look like a duplicate: start the replay namespace empty."""
+    deleted = 0
+    async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
+        deleted += await client.delete(key)
+    return deleted
+
+
+class Daemon:
+    def __init__(self, settings: Settings, clock: Clock | None = None, metrics: IngestMetrics | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.metrics = metrics or IngestMetrics()
+        self.service: IngestService | None = None
+        self.writer: RedisStreamWriter | None = None
+        self.http: HttpServer | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        keys = RedisKeys(settings.redis.namespace)
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(redis_connection(settings))
+            rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
+            if simulator is not None:
+                deleted = await forget_replayed_record(client, keys)
+                if deleted:
+                    log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
+            if settings.metrics.enabled:
+                self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port)
+                await self.http.start()
+                stack.push_async_callback(self.http.stop)
+                log.info("metrics endpoint listening", url=f"{self.http.url}/metrics")
+            rest = RestGateway(
+                rest_url, self.clock, timeout_seconds=settings.exchange.request_timeout_seconds,
+                weight_limit_per_minute=settings.exchange.rest_weight_limit_per_minute,
+                api_key=_reveal(settings.exchange.api_key), api_secret=_reveal(settings.exchange.api_secret),
+                on_weight=self.metrics.rest_weight.set,
+            )
+            await rest.start()
+            stack.push_async_callback(rest.close)
+            self.writer = RedisStreamWriter(
+                client, keys, dict(settings.redis.stream_max_length), settings.redis.write_batch_size,
+                on_batch_written=self._observe_batch,
+            )
+            self.service = IngestService(ingest_settings(settings), self.clock, client, keys, self.writer, rest, websocket_url, self.metrics)
+            await self._run_until_stopped(stop)
+
+    async def _run_until_stopped(self, stop: asyncio.Event) -> None:
+        assert self.writer is not None and self.service is not None
+        writer_task = asyncio.create_task(self.writer.run(), name="redis-writer")
+        ingest_task = asyncio.create_task(self.service.run(), name="ingest")
+        status_task = asyncio.create_task(self._report_status(), name="status")
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        self.ready.set()
+        log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
+        try:
+            done, _ = await asyncio.wait({ingest_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done & {ingest_task, writer_task}:
+                task.result()  # a crashed component surfaces here with its own traceback
+        finally:
+            log.info("stopping: flushing what was received to Redis")
+            for task in (ingest_task, status_task, stop_task):
+                task.cancel()
+            await asyncio.gather(ingest_task, status_task, stop_task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(self.writer.drained(), _DRAIN_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.error("could not flush everything to Redis in time", backlog=self.writer.backlog)
+            writer_task.cancel()
+            await asyncio.gather(writer_task, return_exceptions=True)
+            self._log_status()
+
+    def _observe_batch(self, batch, elapsed_seconds: float) -> None:
+        self.metrics.redis_write.observe(elapsed_seconds)
+        self.metrics.redis_write_batch.observe(len(batch))
+        now = self.clock.now_ns()
+        histogram = self.metrics.receive_to_redis
+        for entry in batch:
+            if entry[4]:
+                histogram.observe((now - entry[4]) / 1e9)
+
+    async def _report_status(self) -> None:
+        while True:
+            await asyncio.sleep(_STATUS_INTERVAL_SECONDS)
+            self._log_status()
+
+    def _log_status(self) -> None:
+        if self.writer is None:
+            return
+        value = self.metrics.value
+        log.info(
+            "ingest status",
+            messages=int(sum(value("tradebot_ingest_messages_total", kind=kind) for kind in ("trade", "aggTrade", "kline", "bookTicker", "depthUpdate", "ticker", "miniTicker"))),
+            written_to_redis=self.writer.statistics.entries_written,
+            backlog=self.writer.backlog,
+            reconnects=int(value("tradebot_ingest_reconnects_total")),
+            parse_errors=int(sum(sample.value for metric in self.metrics.parse_errors.collect() for sample in metric.samples if sample.name.endswith("_total"))),
+            gaps_repaired=int(sum(sample.value for metric in self.metrics.gaps_repaired.collect() for sample in metric.samples if sample.name.endswith("_total"))),
+        )
+
+
+def _reveal(secret) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
