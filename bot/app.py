@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import redis.asyncio as redis
 import structlog
@@ -20,6 +20,7 @@ from bot.bus.redis_server import EmbeddedRedis
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
 from bot.config import Settings
+from bot.domain.orderbook import OrderBook
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
@@ -112,8 +113,15 @@ async def forget_replayed_record(client: redis.Redis, keys: RedisKeys) -> int:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, clock: Clock | None = None, metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        metrics: IngestMetrics | None = None,
+        book_listener: Callable[[OrderBook], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.book_listener = book_listener
         self.clock = clock or WallClock()
         self.metrics = metrics or IngestMetrics()
         self.service: IngestService | None = None
@@ -148,7 +156,10 @@ class Daemon:
                 client, keys, dict(settings.redis.stream_max_length), settings.redis.write_batch_size,
                 on_batch_written=self._observe_batch,
             )
-            self.service = IngestService(ingest_settings(settings), self.clock, client, keys, self.writer, rest, websocket_url, self.metrics)
+            self.service = IngestService(
+                ingest_settings(settings), self.clock, client, keys, self.writer, rest, websocket_url,
+                self.metrics, self.book_listener,
+            )
             await self._run_until_stopped(stop)
 
     async def _run_until_stopped(self, stop: asyncio.Event) -> None:

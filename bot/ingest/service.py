@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Callable
 
 import redis.asyncio as redis
 import structlog
@@ -22,7 +23,7 @@ from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock
 from bot.domain.events import MILLISECONDS, DepthUpdate, EventKind, MarketEvent, StreamMessage
-from bot.domain.orderbook import BookGapError, BookSynchronizer, SyncState, Verdict
+from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
 from bot.ingest.backfill import fetch_agg_trades, fetch_depth_snapshot, fetch_klines, fetch_trades
 from bot.ingest.client import MarketStreamClient, StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
@@ -69,6 +70,7 @@ class IngestService:
         rest: RestGateway,
         websocket_base_url: str,
         metrics: IngestMetrics,
+        book_listener: Callable[[OrderBook], None] | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -77,6 +79,9 @@ class IngestService:
         self._writer = writer
         self._rest = rest
         self._metrics = metrics
+        # Called after every diff applied to an in-sync book: consumers that need every book
+        # state (guards, parity tests) listen here instead of polling the published hash.
+        self._book_listener = book_listener
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._books: dict[str, BookSynchronizer] = {}
         self._book_tasks: dict[str, asyncio.Task[None]] = {}
@@ -266,6 +271,8 @@ class IngestService:
             sync.reset()
             sync.offer(event)
         if sync.state is SyncState.LIVE:
+            if self._book_listener is not None:
+                self._book_listener(sync.book)
             self._publish_book(event.symbol)
         elif self._book_sync_running(event.symbol):
             pass  # the snapshot request in flight will bridge the buffered diffs

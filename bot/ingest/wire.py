@@ -136,6 +136,7 @@ class _BookTicker(msgspec.Struct):
     B: Decimal
     a: Decimal
     A: Decimal
+    e: str | None = None  # futures only ("bookTicker"); spot sends no event type
     E: int | None = None  # futures only
 
 
@@ -265,19 +266,20 @@ def _mini_ticker(w: _MiniTicker, ts_init: int) -> MiniTicker:
 
 class _Schema(msgspec.Struct, frozen=True):
     kind: str
-    event_type: str | None  # the expected `e` field, None where Binance sends none
+    event_type: str  # the expected `e` field
+    event_type_optional: bool  # True where some venues leave `e` out (spot bookTicker)
     decoder: msgspec.json.Decoder
     convert: object
 
 
-def _schema(kind: str, event_type: str | None, wire: type, convert: object) -> _Schema:
-    return _Schema(kind, event_type, msgspec.json.Decoder(wire), convert)
+def _schema(kind: str, event_type: str, wire: type, convert: object, event_type_optional: bool = False) -> _Schema:
+    return _Schema(kind, event_type, event_type_optional, msgspec.json.Decoder(wire), convert)
 
 
 _TRADE = _schema("trade", "trade", _Trade, _trade)
 _AGG_TRADE = _schema("aggTrade", "aggTrade", _AggTrade, _agg_trade)
 _KLINE = _schema("kline", "kline", _Kline, _kline)
-_BOOK_TICKER = _schema("bookTicker", None, _BookTicker, _book_ticker)
+_BOOK_TICKER = _schema("bookTicker", "bookTicker", _BookTicker, _book_ticker, event_type_optional=True)
 _DEPTH = _schema("depthUpdate", "depthUpdate", _DepthUpdate, _depth_update)
 _TICKER = _schema("ticker", "24hrTicker", _Ticker, _ticker)
 _MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", _MiniTicker, _mini_ticker)
@@ -350,7 +352,7 @@ class FrameDecoder:
             raise FrameError(_classify(error), schema.kind, str(error), _as_bytes(frame)) from None
         except msgspec.DecodeError as error:
             raise FrameError("malformed_json", schema.kind, str(error), _as_bytes(frame)) from None
-        if schema.event_type is not None and wire.e != schema.event_type:
+        if wire.e != schema.event_type and not (wire.e is None and schema.event_type_optional):
             raise FrameError("unknown_event", schema.kind, f"event type {wire.e!r} on a {schema.kind} stream", _as_bytes(frame))
         try:
             return schema.convert(wire, ts_init)  # type: ignore[operator]

@@ -20,9 +20,10 @@ Pacing
     speed=None ("max") runs as fast as the slowest subscribed connection reads: each connection has
     a backlog of at most `send_buffer_frames`, and the cursor waits when one is full. In max mode
     the cursor PAUSES while nobody is subscribed, so a test that reconnects does not lose the rest
-    of the file. What a dropped connection had queued but not yet written is lost to it; a drop
-    fault can also carry `outage_ns`: the cursor then keeps running for that much timeline time with
-    nobody connected, and those events reach clients only through REST backfill.
+    of the file; and what a dropped connection had queued but not yet written goes to the next
+    connection (in max mode the reader sets the pace, so unsent events have not happened yet).
+    A drop that loses data is asked for with `outage_ns`: the cursor then keeps running for that
+    much timeline time with nobody connected, and those events reach clients only through REST.
     advance_unattended(duration_ns) does the same on demand (None: run to the end), e.g. to let
     REST see the whole recording without a websocket client.
     With loop=True the timeline starts over at the end (ids and times repeat; REST rewinds too).
@@ -132,6 +133,7 @@ class ReplayExchange:
         cursor = ReplayCursor(self.settings, timeline, streams, self.faults, self.counters, self.clock)
         streams.on_subscribed = cursor.wake
         streams.on_outage = cursor.begin_outage
+        streams.on_rewind = cursor.rewind
         rest = RestApi(
             self.settings, timeline, lambda: cursor.position, self.counters, self.clock,
             self.apply_fault, self.status,

@@ -41,6 +41,7 @@ class ReplayCursor:
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
         self._outage_until_ns: int | None = None
+        self._rewind_to: int | None = None
         self._started = False
 
     def wake(self) -> None:
@@ -54,6 +55,11 @@ class ReplayCursor:
         index = min(self.position, len(self.timeline) - 1)
         self._outage_until_ns = self.timeline.times_ns[index] + outage_ns
         self._started = True  # a paced replay starts too
+        self._wake.set()
+
+    def rewind(self, position: int) -> None:
+        """Max mode only: go back to an event that a dropped connection was never sent."""
+        self._rewind_to = position if self._rewind_to is None else min(self._rewind_to, position)
         self._wake.set()
 
     def current_time_ns(self) -> int:
@@ -92,6 +98,9 @@ class ReplayCursor:
         high_water = self.settings.send_buffer_frames
         position = self.position
         while position < count:
+            if self._rewind_to is not None:
+                position = self.position = min(position, self._rewind_to)
+                self._rewind_to = None
             if server.subscription_count == 0 and not self._may_run_unsubscribed(position):
                 self._wake.clear()
                 if server.subscription_count == 0:

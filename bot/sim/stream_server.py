@@ -77,6 +77,7 @@ class StreamServer:
         # Set by the exchange: wake the replay when someone subscribes; start an outage.
         self.on_subscribed: Callable[[], None] = lambda: None
         self.on_outage: Callable[[int], None] = lambda outage_ns: None
+        self.on_rewind: Callable[[int], None] = lambda position: None
         self.server_time_ms: Callable[[], int] = lambda: 0
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -203,10 +204,16 @@ class StreamServer:
     def drop_connections(self, mode: str, outage_ns: int = 0) -> int:
         _check_mode(mode)
         dropped = list(self.connections)
+        # In max mode the exchange's time is the reader's: what a dropped reader had queued but was
+        # never sent has not happened yet, so it goes to the next connection. A drop that loses
+        # data, as on the live exchange, is asked for explicitly with outage_ns.
+        unsent = [item for connection in dropped for item in connection.backlog if type(item) is int]
         for connection in dropped:
             self._drop(connection, mode)
         if outage_ns:
             self.on_outage(outage_ns)
+        elif unsent and self.settings.speed is None and not self.connections:
+            self.on_rewind(min(unsent))
         return len(dropped)
 
     def _drop(self, connection: StreamConnection, mode: str) -> None:

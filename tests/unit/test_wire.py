@@ -92,3 +92,11 @@ def test_stream_kinds():
     assert stream_kind("btcusdt@depth") == "depthUpdate"
     assert stream_kind("btcusdt@kline_1h") == "kline"
     assert stream_kind("btcusdt@markPrice") is None
+
+
+def test_book_ticker_with_a_foreign_event_type_is_unknown():
+    with pytest.raises(FrameError) as caught:
+        DECODER.decode(BOOK_TICKER.replace(b'"data":{', b'"data":{"e":"depthUpdate",'), 1)
+    assert (caught.value.reason, caught.value.kind) == ("unknown_event", "bookTicker")
+    futures = DECODER.decode(BOOK_TICKER.replace(b'"data":{', b'"data":{"e":"bookTicker","E":1723161255000,'), 1).event
+    assert futures.ts_event == 1723161255000 * 1_000_000

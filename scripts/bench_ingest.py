@@ -1,0 +1,482 @@
+"""Ingest throughput and latency benchmark: how close does the daemon get to the websocket ceiling?
+
+    .venv/bin/python scripts/bench_ingest.py            # 3 ceiling + 3 pipeline runs, alternating
+    .venv/bin/python scripts/bench_ingest.py --quick    # 1 of each
+    .venv/bin/python scripts/bench_ingest.py --profile  # 1 pipeline run under cProfile
+
+The bundled BTCUSDT recording (99,573 frames: trade, bookTicker, depth@100ms) is loaded once and
+shared by every run. Each run gets a fresh ReplayExchange at max speed (speed=None: the exchange
+sends as fast as the client reads) and, for the pipeline, an empty Redis database.
+
+CEILING   a bare websockets client: recv(decode=False) + msgspec.json.decode, nothing else.
+PIPELINE  bot.app.Daemon, as `tradebot run` wires it (MarketStreamClient -> FrameDecoder ->
+          IngestService -> RedisStreamWriter -> Redis), from settings loaded with
+          bot.config.load_settings. The only difference from `tradebot run`: the replay exchange is
+          started here (to share the pre-loaded timeline) and handed to the daemon through
+          exchange.rest_base_url / websocket_base_url, so the benchmark flushes Redis itself instead
+          of Daemon's forget_replayed_record.
+
+Rates are frames / (first frame received -> last frame received) for the ceiling and
+frames / (first frame received -> last entry acknowledged by Redis) for the pipeline, both on the
+wall clock (time.time_ns, the daemon's WallClock), so connection set-up is excluded from both.
+Latency is, per entry, the Redis acknowledgement time of its batch minus its frame's ts_init.
+
+Note: the replay exchange, the client and (for the pipeline) the daemon share ONE event loop and
+one CPU core in this process; only redis-server runs in another process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+import msgspec  # noqa: E402
+import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+import websockets  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from bot.app import Daemon  # noqa: E402
+from bot.bus.redis_keys import RedisKeys  # noqa: E402
+from bot.bus.redis_server import EmbeddedRedis  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.config.sections import DEFAULT_RECORDING  # noqa: E402
+from bot.ingest.metrics import IngestMetrics  # noqa: E402
+from bot.logging_setup import configure_logging  # noqa: E402
+from bot.sim.exchange import ReplayExchange  # noqa: E402
+from bot.sim.settings import ReplaySettings  # noqa: E402
+from bot.sim.timeline import Timeline, load_timeline  # noqa: E402
+
+SYMBOL = "BTCUSDT"
+STREAMS = ("trade", "bookTicker", "depth@100ms")
+STREAM_PATH = "/stream?streams=btcusdt@trade/btcusdt@bookTicker/btcusdt@depth@100ms"
+NAMESPACE = "tradebot"
+EXPECTED = {"trade": 19_904, "bookTicker": 73_174, "depthUpdate": 6_495}
+EXPECTED_TOTAL = sum(EXPECTED.values())  # 99,573
+TARGET_RATIO = 0.50
+STALL_TIMEOUT_SECONDS = 10.0  # a run that makes no progress for this long has lost frames
+CONFIG_PATH = REPOSITORY / "config" / "tradebot.yaml"
+
+
+@dataclass
+class CeilingResult:
+    frames: int
+    first_ns: int
+    last_ns: int
+    connect_ns: int
+
+    @property
+    def rate(self) -> float:
+        return self.frames / max((self.last_ns - self.first_ns) / 1e9, 1e-9)
+
+    @property
+    def rate_from_connect(self) -> float:
+        return self.frames / max((self.last_ns - self.connect_ns) / 1e9, 1e-9)
+
+
+@dataclass
+class PipelineResult:
+    entries_acked: int = 0
+    first_ns: int = 0  # first frame's ts_init
+    last_received_ns: int = 0  # latest ts_init seen
+    done_ns: int = 0  # acknowledgement of the batch that completed the count
+    latencies_ns: list[int] = field(default_factory=list)
+    batches: int = 0
+    stream_lengths: dict[str, int] = field(default_factory=dict)
+    gap_audits: int = 0
+    duplicates_refused: int = 0
+    redis_cpu_seconds: float = 0.0
+    process_cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return EXPECTED_TOTAL / max((self.done_ns - self.first_ns) / 1e9, 1e-9)
+
+    @property
+    def receive_rate(self) -> float:
+        return EXPECTED_TOTAL / max((self.last_received_ns - self.first_ns) / 1e9, 1e-9)
+
+    def percentile_ms(self, fraction: float) -> float:
+        if not self.latencies_ns:
+            return float("nan")
+        ordered = sorted(self.latencies_ns)
+        index = min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)
+        return ordered[index] / 1e6
+
+    @property
+    def counts_ok(self) -> bool:
+        return all(self.stream_lengths.get(kind) == count for kind, count in EXPECTED.items())
+
+
+class BenchmarkDaemon(Daemon):
+    """The production daemon; its per-batch hook also records exact latencies and completion."""
+
+    def __init__(self, *args, result: PipelineResult, done: asyncio.Event, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.result = result
+        self.done = done
+
+    def _observe_batch(self, batch, elapsed_seconds: float) -> None:
+        super()._observe_batch(batch, elapsed_seconds)  # the daemon's own metrics work stays in the path
+        now = time.time_ns()
+        result = self.result
+        result.batches += 1
+        latencies = result.latencies_ns
+        acked = 0
+        first = result.first_ns
+        last = result.last_received_ns
+        for entry in batch:
+            received = entry[-1]
+            if received:  # 0: bookkeeping entries (gap audits) that no frame caused
+                acked += 1
+                latencies.append(now - received)
+                if first == 0 or received < first:
+                    first = received
+                if received > last:
+                    last = received
+        result.first_ns, result.last_received_ns = first, last
+        result.entries_acked += acked
+        if result.entries_acked >= EXPECTED_TOTAL and not self.done.is_set():
+            result.done_ns = now
+            self.done.set()
+
+
+def replay_settings() -> ReplaySettings:
+    return ReplaySettings(recordings=(DEFAULT_RECORDING,), speed=None)
+
+
+async def ceiling_run(timeline: Timeline) -> CeilingResult:
+    exchange = ReplayExchange(replay_settings(), timeline=timeline)
+    await exchange.start()
+    try:
+        result = CeilingResult(0, 0, 0, time.time_ns())
+        async with connect(exchange.ws_base_url + STREAM_PATH, compression=None, max_size=16 * 2**20) as websocket:
+            receiver = asyncio.create_task(_receive_all(websocket, result), name="bench-ceiling-receive")
+            await _until_finished_or_stalled(receiver, lambda: result.frames)
+        return result
+    finally:
+        await exchange.stop()
+
+
+async def _receive_all(websocket, result: CeilingResult) -> None:
+    # The tight loop under test: nothing but receive, timestamp and decode.
+    recv = websocket.recv
+    decode = msgspec.json.decode
+    now_ns = time.time_ns
+    frame = await recv(decode=False)
+    result.first_ns = result.last_ns = now_ns()
+    decode(frame)
+    frames = 1
+    while frames < EXPECTED_TOTAL:
+        frame = await recv(decode=False)
+        result.last_ns = now_ns()
+        decode(frame)
+        frames += 1
+        result.frames = frames
+    result.frames = frames
+
+
+async def _until_finished_or_stalled(task: asyncio.Task, progress) -> None:
+    """Wait for task; cancel it if progress() has not moved for STALL_TIMEOUT_SECONDS (lost frames).
+    A watchdog outside the loop keeps the loop itself free of per-frame timers."""
+    last_count, last_progress = -1, time.monotonic()
+    while not task.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), 0.25)
+        count = progress()
+        if count != last_count:
+            last_count, last_progress = count, time.monotonic()
+        elif time.monotonic() - last_progress > STALL_TIMEOUT_SECONDS:
+            print(f"!! stalled at {count:,} of {EXPECTED_TOTAL:,} frames", file=sys.stderr)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+    task.result()
+
+
+def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchange):
+    environ = {
+        "TRADEBOT_DATA_DIRECTORY": str(data_directory),
+        "TRADEBOT_REDIS__URL": redis_url,
+        "TRADEBOT_REDIS__NAMESPACE": NAMESPACE,
+        "TRADEBOT_EXCHANGE__VENUE": "replay",
+        "TRADEBOT_EXCHANGE__REST_BASE_URL": exchange.rest_base_url,
+        "TRADEBOT_EXCHANGE__WEBSOCKET_BASE_URL": exchange.ws_base_url,
+        "TRADEBOT_REPLAY_EXCHANGE__ENABLED": "true",
+        "TRADEBOT_REPLAY_EXCHANGE__SPEED": "null",
+        "TRADEBOT_INGEST__SYMBOLS": f'["{SYMBOL}"]',
+        "TRADEBOT_INGEST__STREAMS": msgspec.json.encode(list(STREAMS)).decode(),
+        "TRADEBOT_METRICS__ENABLED": "false",
+        "TRADEBOT_LOGGING__LEVEL": "WARNING",
+    }
+    return load_settings(CONFIG_PATH, environ)
+
+
+async def redis_cpu_seconds(client: aioredis.Redis) -> float:
+    info = await client.info("cpu")
+    return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
+
+
+async def pipeline_run(
+    timeline: Timeline, server: EmbeddedRedis, data_directory: Path, profiler: cProfile.Profile | None = None
+) -> PipelineResult:
+    keys = RedisKeys(NAMESPACE)
+    checker = aioredis.Redis.from_url(server.url)
+    try:
+        await checker.flushdb()
+        exchange = ReplayExchange(replay_settings(), timeline=timeline)
+        await exchange.start()
+        try:
+            settings = daemon_settings(data_directory, server.url, exchange)
+            result = PipelineResult()
+            done = asyncio.Event()
+            daemon = BenchmarkDaemon(settings, metrics=IngestMetrics(), result=result, done=done)
+            stop = asyncio.Event()
+            redis_cpu_before = await redis_cpu_seconds(checker)
+            cpu_before = time.process_time()
+            wall_before = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            task = asyncio.create_task(daemon.run(stop), name="bench-daemon")
+            try:
+                await _until_done_or_stalled(done, result, task)
+            finally:
+                stop.set()
+                await asyncio.gather(task, return_exceptions=False)
+                if profiler is not None:
+                    profiler.disable()
+            result.wall_seconds = time.perf_counter() - wall_before
+            result.process_cpu_seconds = time.process_time() - cpu_before
+            result.redis_cpu_seconds = await redis_cpu_seconds(checker) - redis_cpu_before
+            if daemon.writer is not None:
+                result.duplicates_refused = daemon.writer.statistics.duplicates_refused
+        finally:
+            await exchange.stop()
+        for kind in EXPECTED:
+            result.stream_lengths[kind] = await checker.xlen(keys.stream(kind, SYMBOL))
+        if await checker.exists(keys.gaps()):
+            result.gap_audits = await checker.xlen(keys.gaps())
+        return result
+    finally:
+        await checker.aclose()
+
+
+async def _until_done_or_stalled(done: asyncio.Event, result: PipelineResult, task: asyncio.Task) -> None:
+    last_count, last_progress = -1, time.monotonic()
+    while not done.is_set():
+        if task.done():
+            task.result()  # a crashed daemon surfaces with its own traceback
+            return
+        if result.entries_acked != last_count:
+            last_count, last_progress = result.entries_acked, time.monotonic()
+        elif time.monotonic() - last_progress > STALL_TIMEOUT_SECONDS:
+            print(f"!! pipeline stalled at {result.entries_acked:,} of {EXPECTED_TOTAL:,} entries", file=sys.stderr)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 0.25)
+
+
+def machine_info(server: EmbeddedRedis) -> list[tuple[str, str]]:
+    try:
+        import hiredis
+
+        hiredis_version = hiredis.__version__
+    except ImportError:
+        hiredis_version = "not installed"
+    from redis.utils import HIREDIS_AVAILABLE
+
+    return [
+        ("cpu count", f"{os.cpu_count()} (usable by this process: {len(os.sched_getaffinity(0))})"),
+        ("platform", platform.platform()),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("websockets", websockets.__version__),
+        ("redis-py", f"{redis.__version__} (hiredis parser in use: {HIREDIS_AVAILABLE})"),
+        ("hiredis", hiredis_version),
+        ("msgspec", msgspec.__version__),
+        ("redis-server", f"{server.version} (AOF on, appendfsync everysec)"),
+    ]
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_report(info, load_seconds, ceilings: list[CeilingResult], pipelines: list[PipelineResult]) -> None:
+    print()
+    print("machine")
+    for name, value in info:
+        print(f"  {name:<13} {value}")
+    print(f"  {'recording':<13} {DEFAULT_RECORDING.name} (loaded once in {load_seconds:.2f} s)")
+    print()
+    print("per run            ceiling msg/s  (from connect)   pipeline msg/s  (receive side)   p50 ms   p99 ms   max ms  batches  cpu s (bot/redis)")
+    for index in range(max(len(ceilings), len(pipelines))):
+        c = ceilings[index] if index < len(ceilings) else None
+        p = pipelines[index] if index < len(pipelines) else None
+        cells = [f"  run {index + 1:<12}"]
+        cells.append(f"{c.rate:>13,.0f}  ({c.rate_from_connect:>12,.0f})" if c else " " * 29)
+        if p:
+            cells.append(
+                f"   {p.rate:>14,.0f}  ({p.receive_rate:>12,.0f})   {p.percentile_ms(0.5):>6.1f}   {p.percentile_ms(0.99):>6.1f}"
+                f"   {p.percentile_ms(1.0):>6.1f}  {p.batches:>7}  {p.process_cpu_seconds:>5.2f} / {p.redis_cpu_seconds:.2f}"
+            )
+        print("".join(cells))
+    ceiling_rate = _median([c.rate for c in ceilings])
+    pipeline_rate = _median([p.rate for p in pipelines])
+    ratio = pipeline_rate / ceiling_rate if ceiling_rate else float("nan")
+    last = pipelines[-1] if pipelines else None
+    rows = [
+        ("ceiling msgs/s (median)", f"{ceiling_rate:,.0f}"),
+        ("pipeline msgs/s (median)", f"{pipeline_rate:,.0f}"),
+        ("ratio pipeline/ceiling", f"{ratio:.2f}  (target >= {TARGET_RATIO:.2f}: {'MET' if ratio >= TARGET_RATIO else 'NOT MET'})"),
+        ("latency p50 ms (median)", f"{_median([p.percentile_ms(0.5) for p in pipelines]):.1f}"),
+        ("latency p99 ms (median)", f"{_median([p.percentile_ms(0.99) for p in pipelines]):.1f}"),
+        ("redis entries written", (
+            f"{sum(last.stream_lengths.values()):,}  (trade {last.stream_lengths.get('trade', 0):,}, "
+            f"bookTicker {last.stream_lengths.get('bookTicker', 0):,}, depthUpdate {last.stream_lengths.get('depthUpdate', 0):,}; "
+            f"expected {EXPECTED_TOTAL:,})" if last else "-"
+        )),
+    ]
+    print()
+    print(f"summary over {len(pipelines)} run(s) of {EXPECTED_TOTAL:,} frames")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print()
+    print("  rates: frames / (first frame received -> last frame received [ceiling] or last entry")
+    print("  acknowledged by Redis [pipeline]); '(from connect)' starts at connect(); '(receive side)'")
+    print("  ends at the pipeline's last frame received. latency: batch ack time - frame ts_init.")
+
+
+def print_profile(profiler: cProfile.Profile, top: int, output: Path | None) -> None:
+    if output is not None:
+        profiler.dump_stats(str(output))
+        print(f"\nprofile saved to {output} (open with: python -m pstats {output}, or snakeviz)")
+    for order, title in (("cumulative", "cumulative time"), ("tottime", "own (self) time")):
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.strip_dirs().sort_stats(order).print_stats(top)
+        print(f"\n=== top {top} functions by {title} ===")
+        text = stream.getvalue()
+        # pstats prints a header block first; keep from the column titles on.
+        start = text.find("   ncalls")
+        print(text[start:] if start >= 0 else text)
+    print(f"\n=== own (self) time by package ===")
+    totals: dict[str, float] = {}
+    stats = pstats.Stats(profiler)
+    for (filename, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        package = _package_of(filename)
+        totals[package] = totals.get(package, 0.0) + own
+    whole = sum(totals.values()) or 1.0
+    for package, own in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"  {own:>7.2f} s  {100 * own / whole:>5.1f} %  {package}")
+
+
+def _package_of(filename: str) -> str:
+    """A short owner for a profiled function: bot.<package>, a third-party distribution, or stdlib."""
+    path = Path(filename)
+    parts = path.parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if str(path).startswith(str(REPOSITORY / "bot")):
+        relative = path.relative_to(REPOSITORY)
+        return ".".join(relative.parts[:2]).removesuffix(".py")
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins (C functions)"
+    if "asyncio" in parts:
+        return "stdlib asyncio"
+    return "stdlib other"
+
+
+async def main_async(arguments: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    load_started = time.perf_counter()
+    timeline = await asyncio.to_thread(load_timeline, [DEFAULT_RECORDING])
+    load_seconds = time.perf_counter() - load_started
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
+        directory = Path(temporary)
+        server = EmbeddedRedis(directory)
+        await asyncio.to_thread(server.start)
+        try:
+            info = machine_info(server)
+            if arguments.profile:
+                profiler = cProfile.Profile()
+                result = await pipeline_run(timeline, server, directory, profiler)
+                print_report(info, load_seconds, [], [result])
+                print("\n(rates above are under cProfile, which slows Python code several times)")
+                print_profile(profiler, arguments.top, arguments.profile_output)
+                failed = not result.counts_ok
+            else:
+                ceilings: list[CeilingResult] = []
+                pipelines: list[PipelineResult] = []
+                for run in range(arguments.runs):
+                    ceiling = await ceiling_run(timeline)
+                    print(f"  run {run + 1}/{arguments.runs} ceiling:  {ceiling.frames:,} frames, {ceiling.rate:,.0f} msg/s", file=sys.stderr)
+                    ceilings.append(ceiling)
+                    if ceiling.frames != EXPECTED_TOTAL:
+                        print(f"!! ceiling run received {ceiling.frames:,} frames, expected {EXPECTED_TOTAL:,}", file=sys.stderr)
+                        failed = True
+                    pipeline = await pipeline_run(timeline, server, directory)
+                    print(f"  run {run + 1}/{arguments.runs} pipeline: {pipeline.entries_acked:,} entries, {pipeline.rate:,.0f} msg/s", file=sys.stderr)
+                    pipelines.append(pipeline)
+                    if not pipeline.counts_ok:
+                        failed = True
+                print_report(info, load_seconds, ceilings, pipelines)
+                result = pipelines[-1] if pipelines else None
+            for index, pipeline in enumerate([result] if arguments.profile else pipelines):
+                if not pipeline.counts_ok:
+                    print(
+                        f"\n!! COUNT MISMATCH in pipeline run {index + 1}: XLEN {pipeline.stream_lengths} "
+                        f"expected {EXPECTED}", file=sys.stderr,
+                    )
+                if pipeline.gap_audits:
+                    print(f"\n!! pipeline run {index + 1}: {pipeline.gap_audits} gap audit entries in {RedisKeys(NAMESPACE).gaps()}", file=sys.stderr)
+                if pipeline.duplicates_refused:
+                    print(f"\n!! pipeline run {index + 1}: {pipeline.duplicates_refused} duplicates refused", file=sys.stderr)
+        finally:
+            await asyncio.to_thread(server.stop)
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
+    return 1 if failed else 0
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="ceiling/pipeline pairs to run (default 3; the median is reported)")
+    parser.add_argument("--quick", action="store_true", help="one run of each")
+    parser.add_argument("--profile", action="store_true", help="run the pipeline once under cProfile and print the top functions")
+    parser.add_argument("--top", type=int, default=25, help="functions to list per profile table (default 25)")
+    parser.add_argument("--profile-output", type=Path, default=None, help="also save the raw cProfile stats here")
+    parser.add_argument("--log-level", default="WARNING", help="log level of the daemon and exchange (default WARNING)")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.runs = 1
+    if arguments.runs < 1:
+        parser.error("--runs must be at least 1")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    configure_logging(arguments.log_level, "console")
+    return asyncio.run(main_async(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
