@@ -190,11 +190,12 @@ class Daemon:
     def _observe_batch(self, batch, elapsed_seconds: float) -> None:
         self.metrics.redis_write.observe(elapsed_seconds)
         self.metrics.redis_write_batch.observe(len(batch))
+        self.metrics.backlog.set(self.writer.backlog if self.writer is not None else 0)
         now = self.clock.now_ns()
-        histogram = self.metrics.receive_to_redis
+        observe = self.metrics.receive_to_redis.series().observe
         for entry in batch:
             if entry[4]:
-                histogram.observe((now - entry[4]) / 1e9)
+                observe((now - entry[4]) / 1e9)
 
     async def _report_status(self) -> None:
         while True:

@@ -34,7 +34,14 @@ class EventKind(StrEnum):
 PriceLevel = tuple[Decimal, Decimal]
 
 
-class MarketEvent(msgspec.Struct, frozen=True, kw_only=True):
+class MarketEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of every market event. Each kind also has `sequence`: the exchange number that orders
+    it within its symbol and kind (trade id, depth `u`, kline open time, ...).
+
+    gc=False: events hold only numbers, strings and tuples of them, so they can never be part of
+    a reference cycle, and keeping them out of the cycle collector saves a measurable share of
+    the per-message cost."""
+
     symbol: str
     ts_event: int
     ts_init: int
@@ -51,6 +58,10 @@ class Trade(MarketEvent, frozen=True, kw_only=True):
     buyer_is_maker: bool
     ts_trade: int
 
+    @property
+    def sequence(self) -> int:
+        return self.trade_id
+
 
 class AggTrade(MarketEvent, frozen=True, kw_only=True):
     kind = EventKind.AGG_TRADE
@@ -61,6 +72,10 @@ class AggTrade(MarketEvent, frozen=True, kw_only=True):
     last_trade_id: int
     buyer_is_maker: bool
     ts_trade: int
+
+    @property
+    def sequence(self) -> int:
+        return self.agg_trade_id
 
 
 class Kline(MarketEvent, frozen=True, kw_only=True):
@@ -81,6 +96,10 @@ class Kline(MarketEvent, frozen=True, kw_only=True):
     last_trade_id: int
     is_closed: bool
 
+    @property
+    def sequence(self) -> int:
+        return self.open_time
+
 
 class BookTicker(MarketEvent, frozen=True, kw_only=True):
     """Best bid and offer. Spot bookTicker frames carry no exchange time, so for them
@@ -92,6 +111,10 @@ class BookTicker(MarketEvent, frozen=True, kw_only=True):
     bid_quantity: Decimal
     ask_price: Decimal
     ask_quantity: Decimal
+
+    @property
+    def sequence(self) -> int:
+        return self.update_id
 
 
 class DepthUpdate(MarketEvent, frozen=True, kw_only=True):
@@ -107,6 +130,10 @@ class DepthUpdate(MarketEvent, frozen=True, kw_only=True):
     previous_final_update_id: int
     bids: tuple[PriceLevel, ...]
     asks: tuple[PriceLevel, ...]
+
+    @property
+    def sequence(self) -> int:
+        return self.final_update_id
 
 
 class Ticker(MarketEvent, frozen=True, kw_only=True):
@@ -133,6 +160,10 @@ class Ticker(MarketEvent, frozen=True, kw_only=True):
     last_trade_id: int
     trade_count: int
 
+    @property
+    def sequence(self) -> int:
+        return self.ts_event
+
 
 class MiniTicker(MarketEvent, frozen=True, kw_only=True):
     kind = EventKind.MINI_TICKER
@@ -143,29 +174,16 @@ class MiniTicker(MarketEvent, frozen=True, kw_only=True):
     volume: Decimal
     quote_volume: Decimal
 
+    @property
+    def sequence(self) -> int:
+        return self.ts_event
 
-class StreamMessage(msgspec.Struct, frozen=True):
+
+class StreamMessage(msgspec.Struct, frozen=True, gc=False):
     """One combined-stream message: the stream name it arrived on and its typed event."""
 
     stream: str
     event: MarketEvent
-
-
-def sequence_of(event: MarketEvent) -> int:
-    """The number that orders events within one channel; it only ever grows."""
-    match event:
-        case Trade():
-            return event.trade_id
-        case AggTrade():
-            return event.agg_trade_id
-        case DepthUpdate():
-            return event.final_update_id
-        case BookTicker():
-            return event.update_id
-        case Kline():
-            return event.open_time
-        case _:
-            return event.ts_event
 
 
 MILLISECONDS = 1_000_000

@@ -20,7 +20,6 @@ from enum import StrEnum
 
 from bot.domain.events import DepthUpdate, PriceLevel
 
-_ZERO = Decimal(0)
 
 
 class OrderBook:
@@ -33,8 +32,8 @@ class OrderBook:
         self.last_update_id = -1
 
     def load_snapshot(self, last_update_id: int, bids: list[PriceLevel], asks: list[PriceLevel]) -> None:
-        self.bids = {price: quantity for price, quantity in bids if quantity != _ZERO}
-        self.asks = {price: quantity for price, quantity in asks if quantity != _ZERO}
+        self.bids = {price: quantity for price, quantity in bids if quantity}
+        self.asks = {price: quantity for price, quantity in asks if quantity}
         self.last_update_id = last_update_id
 
     def apply(self, update: DepthUpdate) -> None:
@@ -67,10 +66,10 @@ class OrderBook:
 
 def _apply_side(side: dict[Decimal, Decimal], levels: tuple[PriceLevel, ...]) -> None:
     for price, quantity in levels:
-        if quantity == _ZERO:
-            side.pop(price, None)
-        else:
+        if quantity:
             side[price] = quantity
+        else:  # a zero quantity (any exponent, e.g. 0E-8) removes the level
+            side.pop(price, None)
 
 
 class SyncState(StrEnum):

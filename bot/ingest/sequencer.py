@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.events import MILLISECONDS, DepthUpdate, Kline, MarketEvent, sequence_of
+from bot.domain.events import MILLISECONDS, DepthUpdate, Kline, MarketEvent
 
 _INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -62,7 +62,7 @@ class Sequencer:
     def check(self, event: MarketEvent) -> tuple[Outcome, Gap | None]:
         if isinstance(event, DepthUpdate):
             return self._check_depth(event)
-        number = sequence_of(event)
+        number = event.sequence  # type: ignore[attr-defined]
         if self.last is not None and number <= self.last:
             return Outcome.DUPLICATE, None
         if self.last is not None and self.step is not None and number > self.last + self.step:
@@ -78,7 +78,7 @@ class Sequencer:
         return Outcome.NEW, None
 
     def accept(self, event: MarketEvent) -> None:
-        self.last = sequence_of(event)
+        self.last = event.sequence  # type: ignore[attr-defined]
 
 
 def sequencer_for(symbol: str, channel: str, last: int | None = None) -> Sequencer:

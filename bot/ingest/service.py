@@ -18,9 +18,9 @@ from typing import Callable
 import redis.asyncio as redis
 import structlog
 
-from bot.bus.redis_codec import encode_fields
+from bot.bus.redis_codec import EVENT_FIELD, encode_event
 from bot.bus.redis_keys import RedisKeys, channel_of
-from bot.bus.redis_writer import RedisStreamWriter
+from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
 from bot.domain.events import MILLISECONDS, DepthUpdate, EventKind, MarketEvent, StreamMessage
 from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
@@ -43,7 +43,10 @@ class IngestSettings:
     streams: list[str]
     depth_snapshot_limit: int = 1000
     backfill_max_records: int = 100_000
-    congestion_backlog: int = 50_000
+    # Past this many entries waiting for Redis the websocket is not read until the backlog is
+    # back under half: memory stays bounded and TCP pushes back on the exchange. Eight batches
+    # keep the writer busy without letting latency grow.
+    congestion_backlog: int = 4096
     client: StreamClientSettings = field(default_factory=StreamClientSettings)
 
 
@@ -55,6 +58,7 @@ def stream_names(symbols: list[str], streams: list[str]) -> list[str]:
 @dataclass
 class _Channel:
     sequencer: Sequencer
+    slot: StreamSlot
     repairing: bool = False
     waiting: list[MarketEvent] = field(default_factory=list)
 
@@ -89,11 +93,12 @@ class IngestService:
         self._depth_gaps: dict[str, Gap] = {}
         self._repairs: set[asyncio.Task[None]] = set()
         self._error_samples_logged: dict[tuple[str, str], int] = {}
-        self._message_counters = {kind: metrics.messages.labels(kind.value) for kind in EventKind}
-        self._lag_histograms = {kind: metrics.receive_lag.labels(kind.value) for kind in EventKind}
+        self._message_counts = metrics.messages.counts
+        self._lag = {kind: metrics.receive_lag.series(kind.value) for kind in EventKind}
+        self._routes: dict[str, _Channel | None] = {}  # stream name -> its channel, filled lazily
         self.client = MarketStreamClient(
             websocket_base_url, stream_names(settings.symbols, settings.streams), clock, self,
-            settings.client, drained=writer.drained,
+            settings.client, drained=lambda: writer.relieved(settings.congestion_backlog // 2),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -103,12 +108,12 @@ class IngestService:
         for symbol in self._settings.symbols:
             for stream in self._settings.streams:
                 channel = _channel_name(stream)
-                cursor = await self._writer.load_cursor(self._keys.stream(channel, symbol))
+                slot = await self._writer.load_cursor(channel, symbol)
                 last = None
-                if cursor.sequence >= 0:
+                if slot.sequence >= 0:
                     time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
-                    last = cursor.milliseconds * MILLISECONDS if time_keyed else cursor.sequence
-                self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last))
+                    last = slot.milliseconds * MILLISECONDS if time_keyed else slot.sequence
+                self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last), slot)
                 if last is not None:
                     log.info("resuming channel after its recorded end", symbol=symbol, channel=channel, last=last)
             if any(_channel_name(stream) == "depthUpdate" for stream in self._settings.streams):
@@ -140,16 +145,19 @@ class IngestService:
     def on_message(self, message: StreamMessage) -> bool:
         event = message.event
         kind = event.kind
-        self._message_counters[kind].inc()
-        self._lag_histograms[kind].observe(max(event.ts_init - event.ts_event, 0) / 1e9)
+        self._message_counts[kind] += 1
+        self._lag[kind].observe((event.ts_init - event.ts_event) / 1e9)
         if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
             # A bar still forming is a working value: kept as latest state, not in the record.
-            self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), encode_fields(event))
+            self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])
             return False
-        self._on_event(event)
-        backlog = self._writer.backlog
-        self._metrics.backlog.set(backlog)
-        return backlog > self._settings.congestion_backlog
+        try:
+            channel = self._routes[message.stream]
+        except KeyError:
+            channel = self._routes[message.stream] = self._channels.get((event.symbol, channel_of(event)))
+        if channel is not None:
+            self._on_channel_event(channel, event)
+        return self._writer.backlog > self._settings.congestion_backlog
 
     def on_frame_error(self, error: FrameError) -> None:
         self._metrics.parse_errors.labels(error.kind, error.reason).inc()
@@ -183,8 +191,10 @@ class IngestService:
 
     def _on_event(self, event: MarketEvent) -> None:
         channel = self._channels.get((event.symbol, channel_of(event)))
-        if channel is None:
-            return  # a stream nobody asked for (e.g. left over from a subscription change)
+        if channel is not None:  # else a stream nobody asked for (e.g. left from a subscription change)
+            self._on_channel_event(channel, event)
+
+    def _on_channel_event(self, channel: _Channel, event: MarketEvent) -> None:
         if channel.repairing:
             channel.waiting.append(event)
             return
@@ -201,8 +211,8 @@ class IngestService:
             self._note_gap_found(gap)
             self._depth_gaps[event.symbol] = gap
         channel.sequencer.accept(event)
-        self._writer.append(event, event.ts_init)
-        if isinstance(event, DepthUpdate):
+        self._writer.append(event, event.ts_init, channel.slot)
+        if event.kind is EventKind.DEPTH_UPDATE:
             self._offer_depth(event)
 
     def _note_gap_found(self, gap: Gap) -> None:
@@ -224,7 +234,7 @@ class IngestService:
             for event in events:
                 if channel.sequencer.check(event)[0] is Outcome.NEW:
                     channel.sequencer.accept(event)
-                    self._writer.append(event, event.ts_init)
+                    self._writer.append(event, event.ts_init, channel.slot)
             self._metrics.backfilled.labels(gap.channel).inc(len(events))
             if channel.sequencer.last is None or channel.sequencer.last < gap.last:
                 raise RestError(f"REST returned data only up to {channel.sequencer.last}, gap ends at {gap.last}")
@@ -240,7 +250,7 @@ class IngestService:
             channel.repairing = False
             waiting, channel.waiting = channel.waiting, []
             for index, event in enumerate(waiting):
-                self._on_event(event)
+                self._on_channel_event(channel, event)
                 if channel.repairing:  # another gap behind this one: the rest waits again, in order
                     channel.waiting.extend(waiting[index + 1:])
                     break
@@ -256,10 +266,8 @@ class IngestService:
         raise RestError(f"no REST source for channel {gap.channel}")
 
     def _audit(self, gap: Gap, state: str, **detail: object) -> None:
-        fields = ["symbol", gap.symbol, "channel", gap.channel, "first", gap.first, "last", gap.last, "state", state, "ts", self._clock.now_ns()]
-        for name, value in detail.items():
-            fields += [name, str(value)]
-        self._writer.append_audit(self._keys.gaps(), fields)
+        record = {"symbol": gap.symbol, "channel": gap.channel, "first": gap.first, "last": gap.last, "state": state, "ts": self._clock.now_ns()}
+        self._writer.append_audit(self._keys.gaps(), record | detail)
 
     # --- the local order book -----------------------------------------------------------------
 
@@ -341,9 +349,10 @@ class IngestService:
             return
         self._book_published_ns[symbol] = now
         bids, asks = sync.book.top(_BOOK_LEVELS_PUBLISHED)
+        crossed = bool(bids and asks and bids[0][0] >= asks[0][0])
         self._writer.set_latest(self._keys.book(symbol), [
             "last_update_id", sync.book.last_update_id, "ts", now,
-            "bids", _levels_text(bids), "asks", _levels_text(asks), "crossed", "1" if sync.book.is_crossed() else "0",
+            "bids", _levels_text(bids), "asks", _levels_text(asks), "crossed", "1" if crossed else "0",
         ])
 
 

@@ -63,12 +63,12 @@ class ServerShutdown(msgspec.Struct, frozen=True):
 # --- wire schemas: field names exactly as Binance sends them -------------------------------------
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     stream: str
     data: msgspec.Raw
 
 
-class _Probe(msgspec.Struct):
+class _Probe(msgspec.Struct, gc=False):
     """Just enough of an unwrapped frame to tell a control reply or a shutdown notice apart."""
 
     e: str | None = None
@@ -79,7 +79,7 @@ class _Probe(msgspec.Struct):
     stream: str | None = None
 
 
-class _Trade(msgspec.Struct):
+class _Trade(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
@@ -90,7 +90,7 @@ class _Trade(msgspec.Struct):
     m: bool
 
 
-class _AggTrade(msgspec.Struct):
+class _AggTrade(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
@@ -103,7 +103,7 @@ class _AggTrade(msgspec.Struct):
     m: bool
 
 
-class _KlineBody(msgspec.Struct):
+class _KlineBody(msgspec.Struct, gc=False):
     t: int
     T: int
     s: str
@@ -122,14 +122,14 @@ class _KlineBody(msgspec.Struct):
     Q: Decimal
 
 
-class _Kline(msgspec.Struct):
+class _Kline(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
     k: _KlineBody
 
 
-class _BookTicker(msgspec.Struct):
+class _BookTicker(msgspec.Struct, gc=False):
     u: int
     s: str
     b: Decimal
@@ -140,7 +140,7 @@ class _BookTicker(msgspec.Struct):
     E: int | None = None  # futures only
 
 
-class _DepthUpdate(msgspec.Struct):
+class _DepthUpdate(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
@@ -151,7 +151,7 @@ class _DepthUpdate(msgspec.Struct):
     pu: int = -1  # futures only
 
 
-class _Ticker(msgspec.Struct):
+class _Ticker(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
@@ -176,7 +176,7 @@ class _Ticker(msgspec.Struct):
     n: int
 
 
-class _MiniTicker(msgspec.Struct):
+class _MiniTicker(msgspec.Struct, gc=False):
     e: str
     E: int
     s: str
@@ -323,10 +323,37 @@ def _classify(error: msgspec.ValidationError) -> str:
     return "invalid_value"
 
 
+_STREAM_PREFIX = b'{"stream":"'
+_DATA_INFIX = b'","data":'
+
+
 class FrameDecoder:
-    """Decodes combined-stream frames. Stateless; one per process is enough."""
+    """Decodes combined-stream frames."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[bytes, tuple[str, _Schema]] = {}
 
     def decode(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
+        # Fast path for the shape Binance always sends, `{"stream":"<name>","data":<payload>}`:
+        # cut the payload out of the bytes instead of decoding the wrapper first. Anything else
+        # takes the general path below, which names what is wrong.
+        if type(frame) is bytes and frame.startswith(_STREAM_PREFIX) and frame.endswith(b"}"):
+            end = frame.find(_DATA_INFIX, 11)
+            if end > 0:
+                name = frame[11:end]
+                known = self._schemas.get(name)
+                if known is None and b'"' not in name and b"\\" not in name:
+                    schema = _schema_for_stream(name.decode())
+                    if schema is not None:
+                        known = self._schemas[name] = (name.decode(), schema)
+                if known is not None:
+                    try:
+                        return StreamMessage(known[0], self._decode_payload(known[1], frame[end + 9:-1], ts_init, frame))
+                    except FrameError:
+                        pass  # rare: let the general path decide what exactly is wrong
+        return self._decode_general(frame, ts_init)
+
+    def _decode_general(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
         try:
             envelope = _ENVELOPE.decode(frame)
         except msgspec.ValidationError:  # valid JSON, but not a stream message (a subclass: test it first)

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import redis.asyncio
 
-from bot.bus.redis_codec import decode_fields
+from bot.bus.redis_codec import decode_entry
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis
 from bot.bus.redis_writer import RedisStreamWriter
@@ -37,21 +37,21 @@ async def test_round_trip_is_exact_and_ids_carry_time_and_sequence(redis_client)
     await write_all(writer, [trade(3735683259), trade(3735683260, "61837.64000000"), depth])
     entries = await redis_client.xrange(KEYS.stream("trade", "BTCUSDT"))
     assert [entry_id for entry_id, _ in entries] == [b"1723161255342-3735683259", b"1723161255342-3735683260"]
-    decoded = [decode_fields(EventKind.TRADE, fields) for _, fields in entries]
+    decoded = [decode_entry(EventKind.TRADE, fields) for _, fields in entries]
     assert decoded == [trade(3735683259), trade(3735683260, "61837.64000000")]
     assert str(decoded[1].price) == "61837.64000000"
     (entry_id, fields), = await redis_client.xrange(KEYS.stream("depthUpdate", "BTCUSDT"))
     assert entry_id == b"1723161255308-50093239207"
-    assert decode_fields(EventKind.DEPTH_UPDATE, fields) == depth
+    assert decode_entry(EventKind.DEPTH_UPDATE, fields) == depth
     latest = await redis_client.hgetall(KEYS.latest("trade", "BTCUSDT"))
-    assert latest[b"trade_id"] == b"3735683260"
+    assert decode_entry(EventKind.TRADE, latest).trade_id == 3735683260
 
 
 async def test_a_restart_resumes_after_the_last_entry_and_refuses_repeats(redis_client):
     first = RedisStreamWriter(redis_client, KEYS, {})
     await write_all(first, [trade(1), trade(2)])
     restarted = RedisStreamWriter(redis_client, KEYS, {})
-    cursor = await restarted.load_cursor(KEYS.stream("trade", "BTCUSDT"))
+    cursor = await restarted.load_cursor("trade", "BTCUSDT")
     assert (cursor.milliseconds, cursor.sequence) == (1_723_161_255_342, 2)
     await write_all(restarted, [trade(2), trade(3)])
     assert await redis_client.xlen(KEYS.stream("trade", "BTCUSDT")) == 3
@@ -83,7 +83,7 @@ async def test_a_dead_redis_loses_nothing_and_the_backlog_is_written_when_it_ret
         server = EmbeddedRedis(tmp_path / "redis", port=port).start()  # same data directory: the AOF reloads
         await asyncio.wait_for(writer.drained(), 30)
         entries = await client.xrange(KEYS.stream("trade", "BTCUSDT"))
-        assert [int(fields[b"trade_id"]) for _, fields in entries] == list(range(1, 301))
+        assert [decode_entry(EventKind.TRADE, fields).trade_id for _, fields in entries] == list(range(1, 301))
     finally:
         task.cancel()
         await client.aclose()

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from bot.app import Daemon
+from bot.bus.redis_codec import decode_entry
 from bot.config import load_settings
+from bot.domain.events import EventKind
 from bot.domain.orderbook import OrderBook
 from bot.ingest.metrics import IngestMetrics
 from bot.sim.exchange import ReplayExchange
@@ -75,7 +76,7 @@ async def ingest(redis_url, exchange, tmp_path, expected_trades, book_listener=N
             while True:
                 assert not running.done(), running.exception()
                 last = await client.xrevrange(TRADE_STREAM, count=1)
-                if last and int(last[0][1][b"trade_id"]) == last_trade_id:
+                if last and decode_entry(EventKind.TRADE, last[0][1]).trade_id == last_trade_id:
                     break
                 await asyncio.sleep(0.05)
             await exchange.wait_finished()
@@ -93,7 +94,8 @@ async def recorded_trades(redis_url) -> list[tuple[int, str, str]]:
         entries = await client.xrange(TRADE_STREAM)
     finally:
         await client.aclose()
-    return [(int(fields[b"trade_id"]), fields[b"price"].decode(), fields[b"quantity"].decode()) for _, fields in entries]
+    trades = [decode_entry(EventKind.TRADE, fields) for _, fields in entries]
+    return [(trade.trade_id, str(trade.price), str(trade.quantity)) for trade in trades]
 
 
 def total(metrics: IngestMetrics, name: str) -> float:
@@ -124,13 +126,12 @@ async def test_every_trade_once_in_order_exactly_and_the_book_matches_every_book
     assert len(tickers) == 73_174
     compared = mismatched = 0
     for _, fields in tickers:
-        top = tops.get(int(fields[b"update_id"]))
+        ticker = decode_entry(EventKind.BOOK_TICKER, fields)
+        top = tops.get(ticker.update_id)
         if top is None:
             continue
         compared += 1
-        ticker = ((Decimal(fields[b"bid_price"].decode()), Decimal(fields[b"bid_quantity"].decode())),
-                  (Decimal(fields[b"ask_price"].decode()), Decimal(fields[b"ask_quantity"].decode())))
-        mismatched += top != ticker
+        mismatched += top != ((ticker.bid_price, ticker.bid_quantity), (ticker.ask_price, ticker.ask_quantity))
     assert mismatched == 0
     # 1,072 bookTickers share an update id with a depth diff once the recorder's snapshot is in;
     # the daemon's book goes live a little later when the exchange has moved past that point.
