@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--speed", default="1", help="1 = real time, 10 = ten times faster, max = as fast as clients read")
     simulator.add_argument("--loop", action="store_true", help="start again when the recordings end")
 
+    status = commands.add_parser("status", help="show what the record in Redis holds (streams, books, gaps)")
+    status.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
+
     config = commands.add_parser("config", help="settings commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
@@ -44,7 +47,24 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(arguments.file)
     if arguments.command == "exchange-sim":
         return _exchange_sim(arguments)
+    if arguments.command == "status":
+        return _status(arguments)
     return _run(arguments)
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(arguments.config)
+    except ConfigError as error:
+        print(f"tradebot: {error}", file=sys.stderr)
+        return 2
+    from bot.status import show_status
+
+    try:
+        return show_status(settings)
+    except Exception as error:  # one clear line: a dead Redis, a locked data directory, ...
+        print(f"tradebot status: {error}", file=sys.stderr)
+        return 1
 
 
 def _run(arguments: argparse.Namespace) -> int:

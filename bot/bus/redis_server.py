@@ -266,6 +266,29 @@ class EmbeddedRedis:
         return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
 
 
+def running_server_url(data_directory: Path) -> str | None:
+    """The URL of the embedded redis-server a running daemon started under this data directory,
+    or None when none runs there (its lock is free or it does not answer)."""
+    directory = Path(data_directory) / "redis"
+    lock_path, config_path = directory / _LOCK_FILE_NAME, directory / _CONFIG_FILE_NAME
+    if not lock_path.exists() or not config_path.exists():
+        return None
+    descriptor = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass  # held: a server is running here
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)
+    match = re.search(r"^port (\d+)$", config_path.read_text(encoding="utf-8"), re.MULTILINE)
+    if match is None or not _answers_ping(int(match.group(1))):
+        return None
+    return f"redis://{HOST}:{match.group(1)}/0"
+
+
 def _server_config(directory: Path, port: int) -> str:
     # A config file rather than arguments: paths with spaces and the empty `save ""` survive intact.
     quoted_directory = str(directory.resolve()).replace("\\", "\\\\").replace('"', '\\"')
