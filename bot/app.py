@@ -103,12 +103,37 @@ async def exchange_endpoints(settings: Settings) -> AsyncIterator[tuple[str, str
         await simulator.stop()
 
 
-async def forget_replayed_record(client: redis.Redis, keys: RedisKeys) -> int:
-    """A replay exchange starts its recording from the beginning each time, so the record of an
-    earlier replay would make every event look like a duplicate: start the replay namespace empty."""
+class NamespaceInUseError(RuntimeError):
+    """The Redis namespace holds another venue's record; using it would mix or destroy data."""
+
+
+async def claim_namespace(client: redis.Redis, keys: RedisKeys, venue: str, replay_here: bool) -> int:
+    """Marks the namespace with the venue whose record it holds, and refuses to mix venues.
+
+    A replay exchange started here serves its recording from the beginning each time, so the
+    record of an earlier replay would make every event look like a duplicate: such a namespace
+    starts empty. That is only ever done to a namespace marked as a replay's, so a live record
+    can never be wiped by starting a replay on the same namespace. Returns the keys deleted.
+    """
+    marker = keys.meta()
+    recorded_venue = await client.hget(marker, "venue")
+    recorded = recorded_venue.decode() if recorded_venue is not None else None
+    if recorded is None:
+        async for _ in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
+            raise NamespaceInUseError(
+                f"Redis namespace {keys.namespace!r} holds keys not written by tradebot; "
+                f"choose another redis.namespace"
+            )
+    elif recorded != venue:
+        raise NamespaceInUseError(
+            f"Redis namespace {keys.namespace!r} holds the record of venue {recorded!r}, not {venue!r}; "
+            f"choose another redis.namespace so the two records never mix"
+        )
     deleted = 0
-    async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
-        deleted += await client.delete(key)
+    if replay_here and recorded is not None:
+        async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
+            deleted += await client.delete(key)
+    await client.hset(marker, "venue", venue)
     return deleted
 
 
@@ -135,10 +160,9 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(redis_connection(settings))
             rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
-            if simulator is not None:
-                deleted = await forget_replayed_record(client, keys)
-                if deleted:
-                    log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
+            deleted = await claim_namespace(client, keys, settings.exchange.venue, replay_here=simulator is not None)
+            if deleted:
+                log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
             if settings.metrics.enabled:
                 self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port)
                 await self.http.start()

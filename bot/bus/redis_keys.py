@@ -28,6 +28,10 @@ class RedisKeys:
         """A hash with the top of the locally rebuilt order book."""
         return f"{self.namespace}:book:{symbol}"
 
+    def meta(self) -> str:
+        """A hash describing the namespace itself: `venue`, the exchange whose record it holds."""
+        return f"{self.namespace}:meta"
+
     def gaps(self) -> str:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"

@@ -65,11 +65,12 @@ class OrderBook:
 
 
 def _apply_side(side: dict[Decimal, Decimal], levels: tuple[PriceLevel, ...]) -> None:
+    # Set every level in one C-level update, then drop the zero quantities (any exponent, e.g.
+    # 0E-8): a diff is mostly changes, and this is about twice as fast as a branch per level.
+    side.update(levels)
     for price, quantity in levels:
-        if quantity:
-            side[price] = quantity
-        else:  # a zero quantity (any exponent, e.g. 0E-8) removes the level
-            side.pop(price, None)
+        if not quantity:
+            del side[price]
 
 
 class SyncState(StrEnum):

@@ -49,3 +49,26 @@ def test_status_finds_a_running_private_server_and_reads_a_stopped_one(tmp_path)
     assert show_status(settings, console) == 0
     assert "stored record (no daemon running)" in console.export_text()
     assert running_server_url(tmp_path) is None  # the look-only server was stopped again
+
+
+async def test_a_namespace_holds_one_venue_and_only_a_replay_record_is_ever_cleared(redis_client):
+    import pytest
+
+    from bot.app import NamespaceInUseError, claim_namespace
+
+    keys = RedisKeys("tradebot")
+    assert await claim_namespace(redis_client, keys, "binance", replay_here=False) == 0
+    await redis_client.xadd(keys.stream("trade", "BTCUSDT"), {"event": "{}"})
+    with pytest.raises(NamespaceInUseError, match="holds the record of venue 'binance', not 'replay'"):
+        await claim_namespace(redis_client, keys, "replay", replay_here=True)
+    assert await redis_client.xlen(keys.stream("trade", "BTCUSDT")) == 1  # the live record is untouched
+
+    replay = RedisKeys("replay")
+    assert await claim_namespace(redis_client, replay, "replay", replay_here=True) == 0
+    await redis_client.xadd(replay.stream("trade", "BTCUSDT"), {"event": "{}"})
+    assert await claim_namespace(redis_client, replay, "replay", replay_here=True) == 2  # stream + marker
+    assert await redis_client.hget(replay.meta(), "venue") == b"replay"
+
+    await redis_client.set("strangers:thing", 1)
+    with pytest.raises(NamespaceInUseError, match="keys not written by tradebot"):
+        await claim_namespace(redis_client, RedisKeys("strangers"), "replay", replay_here=True)
