@@ -8,6 +8,7 @@ when the page arrived.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 
@@ -16,6 +17,8 @@ from bot.domain.events import MILLISECONDS, AggTrade, Kline, PriceLevel, Trade
 from bot.ingest.rest import RestGateway, RestError
 
 PAGE_LIMIT = 1000
+
+_Parsed = TypeVar("_Parsed")
 
 
 class _RestTrade(msgspec.Struct):
@@ -53,7 +56,7 @@ async def fetch_trades(gateway: RestGateway, clock: Clock, symbol: str, first_id
     next_id = first_id
     while next_id <= last_id:
         page = await gateway.call("get_historical_trades", symbol=symbol, fromId=next_id, limit=PAGE_LIMIT)
-        records = msgspec.convert(page, list[_RestTrade])
+        records = _parse(page, list[_RestTrade], symbol, "historicalTrades")
         ts_init = clock.now_ns()
         for record in records:
             if record.id > last_id:
@@ -75,7 +78,7 @@ async def fetch_agg_trades(gateway: RestGateway, clock: Clock, symbol: str, firs
     next_id = first_id
     while next_id <= last_id:
         page = await gateway.call("get_aggregate_trades", symbol=symbol, fromId=next_id, limit=PAGE_LIMIT)
-        records = msgspec.convert(page, list[_RestAggTrade])
+        records = _parse(page, list[_RestAggTrade], symbol, "aggTrades")
         ts_init = clock.now_ns()
         for record in records:
             if record.a > last_id:
@@ -110,7 +113,22 @@ async def fetch_klines(
     return events
 
 
+def _parse(answer: object, shape: type[_Parsed], symbol: str, endpoint: str) -> _Parsed:
+    # An answer that does not parse is a failed request like any other, not a crash of the caller.
+    try:
+        return msgspec.convert(answer, shape)
+    except msgspec.ValidationError as error:
+        raise RestError(f"{symbol}: malformed {endpoint} answer: {error}") from error
+
+
 def _kline_from_row(symbol: str, interval: str, row: list, ts_init: int) -> Kline:
+    try:
+        return _kline_from_values(symbol, interval, row, ts_init)
+    except (TypeError, ValueError, ArithmeticError) as error:  # decimal.InvalidOperation is an ArithmeticError
+        raise RestError(f"{symbol}: malformed klines answer: {error} in {row!r}") from error
+
+
+def _kline_from_values(symbol: str, interval: str, row: list, ts_init: int) -> Kline:
     open_time, open_, high, low, close, volume, close_time, quote_volume, count, taker_base, taker_quote = row[:11]
     return Kline(
         symbol=symbol, ts_event=(int(close_time) + 1) * MILLISECONDS, ts_init=ts_init, interval=interval,
@@ -124,5 +142,5 @@ def _kline_from_row(symbol: str, interval: str, row: list, ts_init: int) -> Klin
 
 async def fetch_depth_snapshot(gateway: RestGateway, symbol: str, limit: int) -> DepthSnapshot:
     body = await gateway.call("get_order_book", symbol=symbol, limit=limit)
-    snapshot = msgspec.convert(body, _RestDepth)
+    snapshot = _parse(body, _RestDepth, symbol, "depth")
     return DepthSnapshot(snapshot.lastUpdateId, snapshot.bids, snapshot.asks)

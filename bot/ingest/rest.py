@@ -57,6 +57,7 @@ class RestGateway:
         self._on_weight = on_weight
         self._client: AsyncClient | None = None
         self.used_weight = 0
+        self._weight_minute = -1  # the local minute `used_weight` was reported in
         self.retry_after_waits = 0
 
     async def start(self) -> None:
@@ -119,7 +120,7 @@ class RestGateway:
 
     async def _wait_for_weight(self) -> None:
         now = self._clock.now_ns()
-        if self.used_weight < self._weight_budget or now // _MINUTE_NS != getattr(self, "_weight_minute", -1):
+        if self.used_weight < self._weight_budget or now // _MINUTE_NS != self._weight_minute:
             return
         # The budget resets with the exchange's minute; wait for the next one rather than be refused.
         seconds = ((now // _MINUTE_NS + 1) * _MINUTE_NS - now) / 1e9
@@ -134,6 +135,10 @@ class RestGateway:
         self.retry_after_waits += 1
         log.warning("REST rate limited by the exchange, honouring Retry-After", method=method, status=error.status_code, retry_after_seconds=seconds)
         await self._sleep(seconds)
+        # The exchange said when its window reopens; the count it reported belongs to the window
+        # that closed. Keeping it would add a wait for the end of our own minute, which lags the
+        # exchange's whenever the local clock does.
+        self.used_weight = 0
 
     async def _retry_later(self, attempt: int, method: str, reason: str) -> None:
         if attempt >= self._max_attempts:

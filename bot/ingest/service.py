@@ -228,8 +228,10 @@ class IngestService:
 
     async def _repair(self, channel: _Channel, gap: Gap) -> None:
         try:
-            if gap.size > self._settings.backfill_max_records and gap.channel in ("trade", "aggTrade"):
-                raise RestError(f"gap of {gap.size} records is over backfill_max_records={self._settings.backfill_max_records}")
+            # In records, not sequence units: a kline gap spans interval-sized steps of nanoseconds.
+            records = (gap.last - gap.first) // (channel.sequencer.step or 1) + 1
+            if records > self._settings.backfill_max_records:
+                raise RestError(f"gap of {records} records is over backfill_max_records={self._settings.backfill_max_records}")
             events = await self._fetch(gap)
             for event in events:
                 if channel.sequencer.check(event)[0] is Outcome.NEW:
@@ -241,19 +243,28 @@ class IngestService:
             self._metrics.gaps_repaired.labels(gap.channel).inc()
             log.info("gap repaired over REST", symbol=gap.symbol, channel=gap.channel, events=len(events))
             self._audit(gap, "repaired", events=len(events))
-        except (RestError, asyncio.TimeoutError) as error:
+        except asyncio.CancelledError:
+            # Stopping mid-repair: what queued behind the gap stays unwritten (and the channel stays
+            # closed), so the record still ends before the gap and the next start fetches it again.
+            raise
+        except Exception as error:
+            # Whatever failed, the repair ends in a verdict and ingest moves past the gap; else the
+            # first queued event would find the same gap again at once, and again, forever.
             self._metrics.gaps_unrepaired.labels(gap.channel).inc()
-            log.error("gap could not be repaired; the record has a hole", symbol=gap.symbol, channel=gap.channel, first=gap.first, last=gap.last, error=str(error))
-            self._audit(gap, "unrepaired", error=str(error))
+            reason = str(error) or type(error).__name__
+            log.error(
+                "gap could not be repaired; the record has a hole", symbol=gap.symbol, channel=gap.channel,
+                first=gap.first, last=gap.last, error=reason, exc_info=not isinstance(error, (RestError, TimeoutError)),
+            )
+            self._audit(gap, "unrepaired", error=reason)
             channel.sequencer.last = max(channel.sequencer.last or gap.last, gap.last)
-        finally:
-            channel.repairing = False
-            waiting, channel.waiting = channel.waiting, []
-            for index, event in enumerate(waiting):
-                self._on_channel_event(channel, event)
-                if channel.repairing:  # another gap behind this one: the rest waits again, in order
-                    channel.waiting.extend(waiting[index + 1:])
-                    break
+        channel.repairing = False
+        waiting, channel.waiting = channel.waiting, []
+        for index, event in enumerate(waiting):
+            self._on_channel_event(channel, event)
+            if channel.repairing:  # another gap behind this one: the rest waits again, in order
+                channel.waiting.extend(waiting[index + 1:])
+                break
 
     async def _fetch(self, gap: Gap) -> list[MarketEvent]:
         if gap.channel == "trade":
