@@ -23,8 +23,9 @@ from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
 from bot.domain.events import MILLISECONDS, DepthUpdate, EventKind, MarketEvent, StreamMessage
-from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
-from bot.ingest.backfill import fetch_agg_trades, fetch_depth_snapshot, fetch_klines, fetch_trades
+from bot.domain.orderbook import OrderBook
+from bot.ingest.backfill import fetch_agg_trades, fetch_klines, fetch_trades
+from bot.ingest.books import BookKeeper
 from bot.ingest.client import MarketStreamClient, StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
 from bot.ingest.rest import RestError, RestGateway
@@ -33,8 +34,6 @@ from bot.ingest.wire import FrameError, stream_kind
 
 log = structlog.get_logger(__name__)
 
-_BOOK_PUBLISH_INTERVAL_NS = 100 * MILLISECONDS
-_BOOK_LEVELS_PUBLISHED = 20
 
 
 @dataclass(frozen=True)
@@ -83,14 +82,13 @@ class IngestService:
         self._writer = writer
         self._rest = rest
         self._metrics = metrics
-        # Called after every diff applied to an in-sync book: consumers that need every book
-        # state (guards, parity tests) listen here instead of polling the published hash.
-        self._book_listener = book_listener
         self._channels: dict[tuple[str, str], _Channel] = {}
-        self._books: dict[str, BookSynchronizer] = {}
-        self._book_tasks: dict[str, asyncio.Task[None]] = {}
-        self._book_published_ns: dict[str, int] = {}
         self._depth_gaps: dict[str, Gap] = {}
+        depth_symbols = settings.symbols if any(_channel_name(stream) == "depthUpdate" for stream in settings.streams) else []
+        self.books = BookKeeper(
+            depth_symbols, clock, rest, writer, keys, metrics, settings.depth_snapshot_limit,
+            listener=book_listener, on_in_sync=self._depth_gap_repaired,
+        )
         self._repairs: set[asyncio.Task[None]] = set()
         self._error_samples_logged: dict[tuple[str, str], int] = {}
         self._message_counts = metrics.messages.counts
@@ -116,29 +114,23 @@ class IngestService:
                 self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last), slot)
                 if last is not None:
                     log.info("resuming channel after its recorded end", symbol=symbol, channel=channel, last=last)
-            if any(_channel_name(stream) == "depthUpdate" for stream in self._settings.streams):
-                self._books[symbol] = BookSynchronizer(symbol)
 
     async def run(self) -> None:
         await self.restore()
-        for symbol in self._books:
-            self._start_book_sync(symbol)
+        self.books.start()
         try:
             await self.client.run()
         finally:
-            for task in [*self._repairs, *self._book_tasks.values()]:
+            for task in self._repairs:
                 task.cancel()
+            self.books.stop()
 
     async def wait_idle(self) -> None:
         """Waits until no gap repair or book sync is running and everything is in Redis."""
-        while self._repairs or any(not task.done() for task in self._book_tasks.values()):
+        while self._repairs or self.books.syncing:
             await asyncio.sleep(0.01)
-        for symbol in self._books:
-            self._publish_book(symbol, force=True)
+        self.books.publish_all()
         await self._writer.drained()
-
-    def book(self, symbol: str) -> BookSynchronizer:
-        return self._books[symbol]
 
     # --- StreamEvents: called by the websocket client -----------------------------------------
 
@@ -213,12 +205,18 @@ class IngestService:
         channel.sequencer.accept(event)
         self._writer.append(event, event.ts_init, channel.slot)
         if event.kind is EventKind.DEPTH_UPDATE:
-            self._offer_depth(event)
+            self.books.offer(event)  # type: ignore[arg-type]
 
     def _note_gap_found(self, gap: Gap) -> None:
         self._metrics.gaps_found.labels(gap.channel).inc()
         log.warning("gap in market data", symbol=gap.symbol, channel=gap.channel, first=gap.first, last=gap.last)
         self._audit(gap, "found")
+
+    def _depth_gap_repaired(self, symbol: str) -> None:
+        gap = self._depth_gaps.pop(symbol, None)
+        if gap is not None:
+            self._metrics.gaps_repaired.labels(gap.channel).inc()
+            self._audit(gap, "repaired", by="new depth snapshot")
 
     def _start_repair(self, channel: _Channel, gap: Gap) -> None:
         self._note_gap_found(gap)
@@ -279,97 +277,6 @@ class IngestService:
     def _audit(self, gap: Gap, state: str, **detail: object) -> None:
         record = {"symbol": gap.symbol, "channel": gap.channel, "first": gap.first, "last": gap.last, "state": state, "ts": self._clock.now_ns()}
         self._writer.append_audit(self._keys.gaps(), record | detail)
-
-    # --- the local order book -----------------------------------------------------------------
-
-    def _offer_depth(self, event: DepthUpdate) -> None:
-        sync = self._books.get(event.symbol)
-        if sync is None:
-            return
-        if sync.offer(event) is Verdict.GAP:
-            sync.reset()
-            sync.offer(event)
-        if sync.state is SyncState.LIVE:
-            if self._book_listener is not None:
-                self._book_listener(sync.book)
-            self._publish_book(event.symbol)
-        elif self._book_sync_running(event.symbol):
-            pass  # the snapshot request in flight will bridge the buffered diffs
-        elif sync.book.last_update_id >= 0:
-            self._try_bridge(sync)  # a snapshot newer than the stream: wait for the stream to reach it
-        else:
-            self._start_book_sync(event.symbol)
-
-    def _try_bridge(self, sync: BookSynchronizer) -> None:
-        try:
-            if sync.try_bridge():
-                self._book_live(sync.book.symbol)
-        except BookGapError as error:
-            log.warning("depth stream does not bridge the snapshot; fetching a new one", error=str(error))
-            sync.reset()
-            self._start_book_sync(sync.book.symbol)
-
-    def _book_sync_running(self, symbol: str) -> bool:
-        task = self._book_tasks.get(symbol)
-        return task is not None and not task.done()
-
-    def _start_book_sync(self, symbol: str) -> None:
-        if not self._book_sync_running(symbol):
-            self._book_tasks[symbol] = asyncio.create_task(self._sync_book(symbol), name=f"book-sync-{symbol}")
-
-    async def _sync_book(self, symbol: str) -> None:
-        sync = self._books[symbol]
-        attempt = 0
-        while sync.state is not SyncState.LIVE:
-            attempt += 1
-            try:
-                snapshot = await fetch_depth_snapshot(self._rest, symbol, self._settings.depth_snapshot_limit)
-            except RestError as error:
-                log.error("depth snapshot failed; retrying", symbol=symbol, error=str(error))
-                await asyncio.sleep(min(attempt, 10))
-                continue
-            if sync.snapshot_is_too_old(snapshot.last_update_id):
-                await asyncio.sleep(0.05 * attempt)
-                continue
-            try:
-                live = sync.load_snapshot(snapshot.last_update_id, snapshot.bids, snapshot.asks)
-            except BookGapError as error:
-                log.warning("snapshot and stream do not meet; fetching again", error=str(error))
-                sync.reset()
-                continue
-            if live:
-                self._book_live(symbol)
-            # Otherwise the stream has not yet reached the snapshot; _offer_depth bridges later.
-            return
-
-    def _book_live(self, symbol: str) -> None:
-        self._metrics.book_resyncs.inc()
-        log.info("order book in sync", symbol=symbol, last_update_id=self._books[symbol].book.last_update_id)
-        gap = self._depth_gaps.pop(symbol, None)
-        if gap is not None:
-            self._metrics.gaps_repaired.labels(gap.channel).inc()
-            self._audit(gap, "repaired", by="new depth snapshot")
-        self._publish_book(symbol, force=True)
-
-    def _publish_book(self, symbol: str, force: bool = False) -> None:
-        sync = self._books.get(symbol)
-        if sync is None or sync.state is not SyncState.LIVE:
-            return
-        now = self._clock.now_ns()
-        if not force and now - self._book_published_ns.get(symbol, 0) < _BOOK_PUBLISH_INTERVAL_NS:
-            return
-        self._book_published_ns[symbol] = now
-        bids, asks = sync.book.top(_BOOK_LEVELS_PUBLISHED)
-        crossed = bool(bids and asks and bids[0][0] >= asks[0][0])
-        self._writer.set_latest(self._keys.book(symbol), [
-            "last_update_id", sync.book.last_update_id, "ts", now,
-            "bids", _levels_text(bids), "asks", _levels_text(asks), "crossed", "1" if crossed else "0",
-        ])
-
-
-def _levels_text(levels: list[tuple[object, object]]) -> str:
-    return "[" + ",".join(f'["{price}","{quantity}"]' for price, quantity in levels) + "]"
-
 
 def _channel_name(stream: str) -> str:
     """The channel a configured stream feeds: 'depth@100ms' -> 'depthUpdate', 'kline_1m' stays."""

@@ -3,7 +3,6 @@
 import asyncio
 from decimal import Decimal
 
-import pytest
 import redis.asyncio
 
 from bot.bus.redis_codec import decode_entry
