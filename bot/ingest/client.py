@@ -6,29 +6,32 @@
   rest with SUBSCRIBE messages carrying many params each, paced so no connection sends more than
   `control_messages_per_second` (Binance: 5, counting pings and pongs; the default of 4 leaves
   room for the library's keepalive ping).
-- Pings from the server are answered by the `websockets` library; our own keepalive pings detect
-  a dead socket that the operating system has not noticed.
-- Binance ends every connection at 24 hours. Each connection is replaced before that: a new one is
-  opened and subscribed, and the old one is closed only once the new one delivers, so nothing is
-  missed; the overlap produces duplicates, which the sequencers downstream drop. A
-  `serverShutdown` notice triggers the same hand-over at once.
-- An unexpected close is retried with jittered exponential backoff. Errors that retrying cannot
-  fix (a malformed URL, a handshake refused with 4xx other than 418/429, a refused subscription)
-  are fatal and stop the client with `FatalStreamError`.
+- The `websockets` library answers the server's pings; our keepalive pings find a dead socket.
+- Binance ends every connection at 24 hours. Each is replaced before that: a new one is opened,
+  subscribed and held back; the old one is read until it delivers an event as recent (exchange
+  time) as the new one's first, then closed and read to its end; then the new one delivers. So
+  nothing is missed even when we read behind the exchange, and downstream sees each stream in
+  order: the overlap is duplicates, which the sequencers drop, never a spurious gap. A
+  `serverShutdown` notice starts the same hand-over at once (the close that follows is part of it).
+- An unexpected close is retried with jittered exponential backoff. A connection that dies before
+  it has lived `backoff_max_seconds` counts as one more consecutive failure, so an exchange that
+  accepts and then drops us is not hammered (Binance bans IPs that reconnect too often). Errors
+  that retrying cannot fix (a malformed URL, a handshake refused with 4xx other than 418/429, a
+  refused subscription) are fatal and stop the client with `FatalStreamError`.
 - A watchdog notes streams that went silent for `stale_after_seconds`; when every stream of a
-  connection is silent the connection is presumed dead and replaced.
+  connection older than that is silent, the connection is presumed dead and replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 import msgspec
 import structlog
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -40,6 +43,10 @@ from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdo
 log = structlog.get_logger(__name__)
 
 _SECOND_NS = 1_000_000_000
+# A replacement holds back what it reads until the old connection is done. Streams without an
+# exchange time (spot bookTicker) never tell us where it started: past this many it stops reading
+# and lets the exchange buffer for it instead of our memory.
+_HELD_LIMIT = 4096
 
 
 class FatalStreamError(RuntimeError):
@@ -78,27 +85,53 @@ def shard_streams(streams: list[str], per_connection: int) -> list[list[str]]:
 
 
 class _Connection:
-    """One open websocket and what we know about it."""
+    """One open websocket and what we know about it. Times are exchange times (ns)."""
 
-    def __init__(self, websocket: ClientConnection, streams: list[str], opened_ns: int) -> None:
+    def __init__(self, websocket: ClientConnection, opened_ns: int, replacing: bool) -> None:
         self.websocket = websocket
-        self.streams = streams
         self.opened_ns = opened_ns
-        self.first_message = asyncio.Event()
+        self.subscribed = False
+        self.handing_over = replacing
+        self.discarding = False
+        self.gate = asyncio.Event()  # set: may deliver; a replacement waits for its predecessor
+        if not replacing:
+            self.gate.set()
+        self.held: list[StreamMessage] = []
+        self.hold_limit = _HELD_LIMIT  # counted from the end of subscribing
+        self.start_ns: int | None = None  # first event after every stream was subscribed
+        self.started = asyncio.Event()
+        self.catch_up_ns: int | None = None  # an old connection is read until it reaches this
+        self.caught_up = asyncio.Event()
         self.shutdown_notice = asyncio.Event()
+        self.silent = asyncio.Event()  # set by the watchdog: every stream quiet for too long
         self.pending_replies: dict[int, asyncio.Future[ControlReply]] = {}
-        self.receiver: asyncio.Task[None] | None = None
+        self.receiver: asyncio.Task[None] = None  # type: ignore[assignment]  # set once connected
+
+    def note_progress(self, ts_event: int, ts_init: int) -> None:
+        if ts_event == ts_init:
+            return  # the event carries no exchange time (the decoder used ours): it orders nothing
+        if self.start_ns is None and self.subscribed:
+            self.start_ns = ts_event
+            self.started.set()
+        if self.catch_up_ns is not None and ts_event >= self.catch_up_ns:
+            self.caught_up.set()
+
+
+async def _first_of(*signals: asyncio.Event | asyncio.Future, timeout: float | None = None) -> None:
+    """Until one event is set or one future or task is done (never cancels those)."""
+    waiters = [asyncio.ensure_future(signal.wait()) if isinstance(signal, asyncio.Event) else signal for signal in signals]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for signal, waiter in zip(signals, waiters):
+            if waiter is not signal:
+                waiter.cancel()
 
 
 class MarketStreamClient:
     def __init__(
-        self,
-        base_url: str,
-        streams: list[str],
-        clock: Clock,
-        events: StreamEvents,
-        settings: StreamClientSettings | None = None,
-        drained: Callable[[], Awaitable[None]] | None = None,
+        self, base_url: str, streams: list[str], clock: Clock, events: StreamEvents, settings: StreamClientSettings | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None, random_source: random.Random | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._settings = settings or StreamClientSettings()
@@ -106,6 +139,7 @@ class MarketStreamClient:
         self._clock = clock
         self._events = events
         self._drained = drained
+        self._random = random_source or random.Random()  # injectable, so tests can predict the jitter
         self._decoder = FrameDecoder()
         self._request_ids = itertools.count(1)
         self._last_message_ns: dict[str, int] = {}
@@ -119,61 +153,84 @@ class MarketStreamClient:
 
     async def run(self) -> None:
         """Runs every shard until cancelled; raises FatalStreamError if one cannot go on."""
-        async with asyncio.TaskGroup() as group:
-            for index, streams in enumerate(self._shards):
-                group.create_task(self._supervise(index, streams), name=f"stream-shard-{index}")
-            group.create_task(self._watch_staleness(), name="stream-watchdog")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, streams in enumerate(self._shards):
+                    group.create_task(self._supervise(index, streams), name=f"stream-shard-{index}")
+                group.create_task(self._watch_staleness(), name="stream-watchdog")
+        except* FatalStreamError as fatal:
+            raise fatal.exceptions[0] from None  # the task group wraps it; callers are promised it bare
 
     # --- one shard --------------------------------------------------------------------------
 
     async def _supervise(self, shard: int, streams: list[str]) -> None:
-        backoff = Backoff(self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds, self._settings.backoff_multiplier)
-        current = await self._open_with_retry(shard, streams, backoff)
+        settings = self._settings
+        backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds, settings.backoff_multiplier, self._random)
+        current, failures = await self._open_with_retry(shard, streams, backoff, 0)
         try:
             while True:
-                reason = await self._until_replacement_due(current)
-                if reason == "closed":
-                    self._events.on_connection_event("reconnect", shard, "connection closed unexpectedly")
-                    await self._close(current)
-                    current = await self._open_with_retry(shard, streams, backoff, first_attempt=1)
+                planned, reason = await self._until_replacement_due(current)
+                if planned:  # age or serverShutdown: overlap old and new connections
+                    self._events.on_connection_event("handover", shard, reason)
+                    replacement, failures = await self._open_with_retry(shard, streams, backoff, 0, replacing=True)
+                    try:
+                        await self._hand_over(shard, current, replacement)
+                    except BaseException:
+                        await self._close(replacement)
+                        raise
+                    current = replacement
                     continue
-                # Planned hand-over (age or serverShutdown): overlap old and new connections.
-                self._events.on_connection_event("handover", shard, reason)
-                replacement = await self._open_with_retry(shard, streams, backoff)
-                try:
-                    await asyncio.wait_for(replacement.first_message.wait(), self._settings.handover_timeout_seconds)
-                except TimeoutError:
-                    log.warning("replacement connection silent; closing the old one anyway", shard=shard)
+                self._events.on_connection_event("reconnect", shard, reason)
                 await self._close(current)
-                current = replacement
+                lived_seconds = (self._clock.now_ns() - current.opened_ns) / _SECOND_NS
+                failures = failures + 1 if lived_seconds < settings.backoff_max_seconds else 1
+                current, failures = await self._open_with_retry(shard, streams, backoff, failures)
         finally:
             await self._close(current)
 
-    async def _until_replacement_due(self, connection: _Connection) -> str:
+    async def _until_replacement_due(self, connection: _Connection) -> tuple[bool, str]:
+        """(planned, reason) once the connection must be replaced."""
         lifetime_ns = int(self._settings.connection_lifetime_seconds * _SECOND_NS)
         remaining = (connection.opened_ns + lifetime_ns - self._clock.now_ns()) / _SECOND_NS
-        shutdown = asyncio.ensure_future(connection.shutdown_notice.wait())
-        try:
-            done, _ = await asyncio.wait({connection.receiver, shutdown}, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            shutdown.cancel()
-        if connection.receiver in done:
-            error = connection.receiver.exception()
-            if isinstance(error, FatalStreamError):
-                raise error
-            return "closed"
-        if shutdown in done:
-            return "server shutdown notice"
-        return "connection lifetime reached"
+        await _first_of(connection.receiver, connection.shutdown_notice, connection.silent, timeout=max(remaining, 0))
+        # The exchange closes the connection right after its notice: the notice wins that race.
+        if connection.shutdown_notice.is_set():
+            return True, "server_shutdown"
+        if connection.receiver.done():
+            if not connection.receiver.cancelled() and connection.receiver.exception() is not None:
+                log.error("stream receive loop failed", exc_info=connection.receiver.exception())
+            websocket = connection.websocket
+            return False, f"connection closed unexpectedly (code {websocket.close_code} {websocket.close_reason or ''})".rstrip()
+        if connection.silent.is_set():
+            return False, f"every stream silent for {self._settings.stale_after_seconds} s"
+        return True, "lifetime"
 
-    async def _open_with_retry(self, shard: int, streams: list[str], backoff: Backoff, first_attempt: int = 0) -> _Connection:
-        attempt = first_attempt
+    async def _hand_over(self, shard: int, current: _Connection, replacement: _Connection) -> None:
+        """What the exchange sent before `replacement` was subscribed is on `current` only, maybe
+        still in flight when we read behind: read `current` up to where `replacement` starts."""
+        try:
+            async with asyncio.timeout(self._settings.handover_timeout_seconds):
+                await _first_of(replacement.started, replacement.receiver, current.receiver)
+                if replacement.start_ns is not None:
+                    current.catch_up_ns = replacement.start_ns
+                    current.handing_over = True
+                    await _first_of(current.caught_up, current.receiver)
+        except TimeoutError:
+            log.warning("old connection did not catch up with its replacement in time; closing it anyway", shard=shard)
+        await self._close(current, drain=True)
+        held, replacement.held = replacement.held, []
+        replacement.handing_over = False
+        replacement.gate.set()  # no await from here to the end of the loop: the held go first
+        for message in held:
+            self._events.on_message(message)
+
+    async def _open_with_retry(self, shard: int, streams: list[str], backoff: Backoff, failures: int, replacing: bool = False) -> tuple[_Connection, int]:
+        """The open connection and the consecutive failures behind it (0: the first try worked)."""
         while True:
-            if attempt:
-                delay = backoff.delay(attempt)
-                await asyncio.sleep(delay)
+            if failures:
+                await asyncio.sleep(backoff.delay(failures))
             try:
-                return await self._open(shard, streams)
+                return await self._open(shard, streams, replacing), failures
             except FatalStreamError:
                 raise
             except InvalidURI as error:
@@ -185,33 +242,30 @@ class MarketStreamClient:
                 self._events.on_connection_event("connect_failed", shard, f"HTTP {status}")
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as error:
                 self._events.on_connection_event("connect_failed", shard, f"{type(error).__name__}: {error}")
-            attempt += 1
+            failures += 1
 
-    async def _open(self, shard: int, streams: list[str]) -> _Connection:
+    async def _open(self, shard: int, streams: list[str], replacing: bool) -> _Connection:
         per_request = self._settings.streams_per_subscribe
         batches = [streams[index:index + per_request] for index in range(0, len(streams), per_request)]
-        url = f"{self._base_url}/stream?streams={'/'.join(batches[0])}"
+        keepalive = self._settings.keepalive_interval_seconds
+        # No compression: loopback and LAN links gain nothing, and inflating costs CPU per frame.
         websocket = await connect(
-            url,
-            open_timeout=self._settings.open_timeout_seconds,
-            ping_interval=self._settings.keepalive_interval_seconds,
-            ping_timeout=self._settings.keepalive_interval_seconds,
-            compression=None,  # loopback and LAN links gain nothing; inflating costs CPU per frame
-            max_size=16 * 2**20,
-            close_timeout=2,
+            f"{self._base_url}/stream?streams={'/'.join(batches[0])}", open_timeout=self._settings.open_timeout_seconds,
+            ping_interval=keepalive, ping_timeout=keepalive, compression=None, max_size=16 * 2**20, close_timeout=2,
         )
-        connection = _Connection(websocket, streams, self._clock.now_ns())
+        connection = _Connection(websocket, self._clock.now_ns(), replacing)
         connection.receiver = asyncio.create_task(self._receive(connection), name=f"stream-receive-{shard}")
         self._connections[shard] = connection
         self.connections_opened += 1
-        now = self._clock.now_ns()
         for stream in streams:
-            self._last_message_ns.setdefault(stream, now)
+            self._last_message_ns.setdefault(stream, connection.opened_ns)
         try:
             await self._subscribe_rest(connection, batches[1:])
         except BaseException:
             await self._close(connection)
             raise
+        connection.hold_limit += len(connection.held)
+        connection.subscribed = True
         log.info("stream connection open", shard=shard, streams=len(streams))
         return connection
 
@@ -228,9 +282,15 @@ class MarketStreamClient:
             connection.pending_replies[request_id] = reply
             await connection.websocket.send(msgspec.json.encode({"method": "SUBSCRIBE", "params": batch, "id": request_id}).decode())
             limiter.record()
-            answer = await asyncio.wait_for(reply, self._settings.open_timeout_seconds)
-            if answer.error is not None:
-                raise FatalStreamError(f"subscription refused: {answer.error}")
+            # A closed connection never answers (Binance closes one that breaks its limits): stop
+            # waiting when the receiver ends instead of running out the open timeout.
+            await _first_of(reply, connection.receiver, timeout=self._settings.open_timeout_seconds)
+            if not reply.done():
+                connection.pending_replies.pop(request_id, None)
+                reply.cancel()
+                raise ConnectionError("closed while subscribing") if connection.receiver.done() else TimeoutError("no reply to SUBSCRIBE")
+            if reply.result().error is not None:
+                raise FatalStreamError(f"subscription refused: {reply.result().error}")
 
     async def _receive(self, connection: _Connection) -> None:
         decoder = self._decoder
@@ -251,8 +311,17 @@ class MarketStreamClient:
                 continue
             if type(message) is StreamMessage:
                 last_message_ns[message.stream] = ts_init
-                if not connection.first_message.is_set():
-                    connection.first_message.set()
+                if connection.handing_over:  # the slow path, only around a hand-over or a close
+                    if connection.discarding:
+                        continue
+                    connection.note_progress(message.event.ts_event, ts_init)
+                    if not connection.gate.is_set():
+                        connection.held.append(message)
+                        # Never stop reading while subscribing: the replies come this way too.
+                        if connection.subscribed and (connection.started.is_set() or len(connection.held) >= connection.hold_limit):
+                            connection.started.set()
+                            await connection.gate.wait()  # the hand-over delivers what is held
+                        continue
                 if events.on_message(message) and self._drained is not None:
                     await self._drained()  # downstream is behind: stop reading, TCP pushes back
             elif isinstance(message, ControlReply):
@@ -268,13 +337,21 @@ class MarketStreamClient:
         elif reply.error is not None:
             log.error("exchange reported an error", error=reply.error, request_id=reply.id)
 
-    async def _close(self, connection: _Connection) -> None:
-        if connection.receiver is not None and not connection.receiver.done():
-            connection.receiver.cancel()
+    async def _close(self, connection: _Connection, drain: bool = False) -> None:
+        """drain: deliver what still comes before the exchange's close frame (the old side of a
+        hand-over: it may be there only); else read and drop it, so the close handshake is not
+        stuck behind a full receive buffer until the close timeout."""
+        connection.discarding, connection.handing_over = not drain, True
+        connection.gate.set()
         try:
             await connection.websocket.close()
+            if drain and connection.receiver is not None:
+                await asyncio.wait({connection.receiver}, timeout=self._settings.handover_timeout_seconds)
         except Exception:  # the socket may already be gone; closing is best effort
             pass
+        finally:
+            if connection.receiver is not None:
+                connection.receiver.cancel()
 
     # --- staleness ---------------------------------------------------------------------------
 
@@ -285,21 +362,22 @@ class MarketStreamClient:
             await asyncio.sleep(period)
             now = self._clock.now_ns()
             for shard, streams in enumerate(self._shards):
-                silent = [stream for stream in streams if now - self._last_message_ns.get(stream, now) > limit_ns]
-                for stream in silent:
-                    if stream not in self._stale:
-                        self._stale.add(stream)
-                        self._events.on_stale(stream, (now - self._last_message_ns[stream]) / _SECOND_NS)
+                silent = 0
                 for stream in streams:
-                    if stream in self._stale and stream not in silent:
+                    quiet_ns = now - self._last_message_ns.get(stream, now)
+                    if quiet_ns > limit_ns:
+                        silent += 1
+                        if stream not in self._stale:
+                            self._stale.add(stream)
+                            self._events.on_stale(stream, quiet_ns / _SECOND_NS)
+                    elif stream in self._stale:  # only a message received moves its time on
                         self._stale.discard(stream)
                         self._events.on_connection_event("stream_recovered", shard, stream)
                 connection = self._connections.get(shard)
-                if silent and len(silent) == len(streams) and connection is not None:
-                    log.warning("every stream of a connection is silent; replacing the connection", shard=shard, streams=len(streams))
-                    for stream in streams:
-                        self._last_message_ns[stream] = now  # give the new connection a full period
-                    await connection.websocket.close(code=4000, reason="stale")
+                # A new connection gets a full period before it is judged. The supervisor closes
+                # it, not this loop, so a slow close cannot hold up the other shards.
+                if silent == len(streams) and connection is not None and now - connection.opened_ns > limit_ns:
+                    connection.silent.set()
 
     def stale_streams(self) -> set[str]:
         return set(self._stale)
