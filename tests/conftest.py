@@ -14,6 +14,9 @@ import redis.asyncio
 
 from bot.bus.redis_server import EmbeddedRedis
 
+# Fixtures for the container-file tests (Dockerfile, compose), shared by unit and integration.
+from container_support import compose, compose_project, dockerfile, runtime  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
