@@ -153,6 +153,7 @@ class Daemon:
         self.writer: RedisStreamWriter | None = None
         self.http: HttpServer | None = None
         self.ready = asyncio.Event()
+        self._entries_failed_seen = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -180,8 +181,11 @@ class Daemon:
                 client, keys, dict(settings.redis.stream_max_length), settings.redis.write_batch_size,
                 on_batch_written=self._observe_batch,
             )
+            writer = self.writer
+            # Read at scrape time, so the gauge moves while Redis is down and no batch completes.
+            self.metrics.backlog.set_function(lambda: writer.backlog)
             self.service = IngestService(
-                ingest_settings(settings), self.clock, client, keys, self.writer, rest, websocket_url,
+                ingest_settings(settings), self.clock, keys, self.writer, rest, websocket_url,
                 self.metrics, self.book_listener,
             )
             await self._run_until_stopped(stop)
@@ -214,7 +218,10 @@ class Daemon:
     def _observe_batch(self, batch, elapsed_seconds: float) -> None:
         self.metrics.redis_write.observe(elapsed_seconds)
         self.metrics.redis_write_batch.observe(len(batch))
-        self.metrics.backlog.set(self.writer.backlog if self.writer is not None else 0)
+        if self.writer is not None:
+            failed = self.writer.statistics.entries_failed
+            self.metrics.redis_entries_failed.inc(failed - self._entries_failed_seen)
+            self._entries_failed_seen = failed
         now = self.clock.now_ns()
         observe = self.metrics.receive_to_redis.series().observe
         for entry in batch:

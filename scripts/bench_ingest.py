@@ -14,7 +14,7 @@ PIPELINE  bot.app.Daemon, as `tradebot run` wires it (MarketStreamClient -> Fram
           bot.config.load_settings. The only difference from `tradebot run`: the replay exchange is
           started here (to share the pre-loaded timeline) and handed to the daemon through
           exchange.rest_base_url / websocket_base_url, so the benchmark flushes Redis itself instead
-          of Daemon's forget_replayed_record.
+          of the daemon's claim_namespace (which clears a replay namespace only when it starts the exchange itself).
 
 Rates are frames / (first frame received -> last frame received) for the ceiling and
 frames / (first frame received -> last entry acknowledged by Redis) for the pipeline, both on the

@@ -186,6 +186,9 @@ class IngestSettings(SectionModel):
             if stream not in STREAM_KINDS:
                 raise ValueError(f"unknown stream {stream!r} (known: {describe_stream_kinds()})")
         _reject_duplicates(streams)
+        if "depth" in streams and "depth@100ms" in streams:
+            # Both cadences carry the same diffs into one record and one book; one must go.
+            raise ValueError("'depth' and 'depth@100ms' feed the same book: choose one")
         return streams
 
     @field_validator("connection_overlap_seconds")

@@ -59,9 +59,6 @@ class OrderBook:
         asks = heapq.nsmallest(depth, self.asks.items())
         return bids, asks
 
-    def is_crossed(self) -> bool:
-        best_bid, best_ask = self.best_bid(), self.best_ask()
-        return best_bid is not None and best_ask is not None and best_bid[0] >= best_ask[0]
 
 
 def _apply_side(side: dict[Decimal, Decimal], levels: tuple[PriceLevel, ...]) -> None:

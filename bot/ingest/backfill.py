@@ -51,48 +51,50 @@ class DepthSnapshot(msgspec.Struct, frozen=True):
     asks: list[PriceLevel]
 
 
-async def fetch_trades(gateway: RestGateway, clock: Clock, symbol: str, first_id: int, last_id: int) -> list[Trade]:
-    events: list[Trade] = []
+async def _fetch_by_id(
+    gateway: RestGateway, clock: Clock, symbol: str, first_id: int, last_id: int,
+    method: str, record_type: type, identify, build, what: str,
+) -> list:
+    """Pages an id-addressed endpoint (`fromId`) through [first_id, last_id]."""
+    events: list = []
     next_id = first_id
     while next_id <= last_id:
-        page = await gateway.call("get_historical_trades", symbol=symbol, fromId=next_id, limit=PAGE_LIMIT)
-        records = _parse(page, list[_RestTrade], symbol, "historicalTrades")
+        page = await gateway.call(method, symbol=symbol, fromId=next_id, limit=PAGE_LIMIT)
+        records = _parse(page, list[record_type], symbol, what)
         ts_init = clock.now_ns()
         for record in records:
-            if record.id > last_id:
+            if identify(record) > last_id:
                 break
-            if record.id >= next_id:
-                events.append(Trade(
-                    symbol=symbol, ts_event=record.time * MILLISECONDS, ts_init=ts_init, trade_id=record.id,
-                    price=record.price, quantity=record.qty, buyer_is_maker=record.isBuyerMaker,
-                    ts_trade=record.time * MILLISECONDS,
-                ))
-        if not records or records[-1].id < next_id:
-            raise RestError(f"{symbol}: trades from id {next_id} are not available over REST")
-        next_id = records[-1].id + 1
+            if identify(record) >= next_id:
+                events.append(build(record, ts_init))
+        if not records or identify(records[-1]) < next_id:
+            raise RestError(f"{symbol}: {what} from id {next_id} are not available over REST")
+        next_id = identify(records[-1]) + 1
     return events
+
+
+async def fetch_trades(gateway: RestGateway, clock: Clock, symbol: str, first_id: int, last_id: int) -> list[Trade]:
+    def build(record: _RestTrade, ts_init: int) -> Trade:
+        return Trade(
+            symbol=symbol, ts_event=record.time * MILLISECONDS, ts_init=ts_init, trade_id=record.id,
+            price=record.price, quantity=record.qty, buyer_is_maker=record.isBuyerMaker,
+            ts_trade=record.time * MILLISECONDS,
+        )
+
+    return await _fetch_by_id(gateway, clock, symbol, first_id, last_id, "get_historical_trades", _RestTrade,
+                              lambda record: record.id, build, "historicalTrades")
 
 
 async def fetch_agg_trades(gateway: RestGateway, clock: Clock, symbol: str, first_id: int, last_id: int) -> list[AggTrade]:
-    events: list[AggTrade] = []
-    next_id = first_id
-    while next_id <= last_id:
-        page = await gateway.call("get_aggregate_trades", symbol=symbol, fromId=next_id, limit=PAGE_LIMIT)
-        records = _parse(page, list[_RestAggTrade], symbol, "aggTrades")
-        ts_init = clock.now_ns()
-        for record in records:
-            if record.a > last_id:
-                break
-            if record.a >= next_id:
-                events.append(AggTrade(
-                    symbol=symbol, ts_event=record.T * MILLISECONDS, ts_init=ts_init, agg_trade_id=record.a,
-                    price=record.p, quantity=record.q, first_trade_id=record.f, last_trade_id=record.l,
-                    buyer_is_maker=record.m, ts_trade=record.T * MILLISECONDS,
-                ))
-        if not records or records[-1].a < next_id:
-            raise RestError(f"{symbol}: aggregate trades from id {next_id} are not available over REST")
-        next_id = records[-1].a + 1
-    return events
+    def build(record: _RestAggTrade, ts_init: int) -> AggTrade:
+        return AggTrade(
+            symbol=symbol, ts_event=record.T * MILLISECONDS, ts_init=ts_init, agg_trade_id=record.a,
+            price=record.p, quantity=record.q, first_trade_id=record.f, last_trade_id=record.l,
+            buyer_is_maker=record.m, ts_trade=record.T * MILLISECONDS,
+        )
+
+    return await _fetch_by_id(gateway, clock, symbol, first_id, last_id, "get_aggregate_trades", _RestAggTrade,
+                              lambda record: record.a, build, "aggTrades")
 
 
 async def fetch_klines(
@@ -121,23 +123,38 @@ def _parse(answer: object, shape: type[_Parsed], symbol: str, endpoint: str) -> 
         raise RestError(f"{symbol}: malformed {endpoint} answer: {error}") from error
 
 
+class _RestKline(msgspec.Struct, array_like=True):
+    """One row of /api/v3/klines. Prices are strings there; a number would have passed through a
+    float on the way, so it is refused rather than silently made inexact."""
+
+    open_time: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    close_time: int
+    quote_volume: str
+    trade_count: int
+    taker_buy_base_volume: str
+    taker_buy_quote_volume: str
+    ignore: object = None
+
+
 def _kline_from_row(symbol: str, interval: str, row: list, ts_init: int) -> Kline:
     try:
-        return _kline_from_values(symbol, interval, row, ts_init)
-    except (TypeError, ValueError, ArithmeticError) as error:  # decimal.InvalidOperation is an ArithmeticError
+        bar = msgspec.convert(row, _RestKline, strict=True)
+        return Kline(
+            symbol=symbol, ts_event=(bar.close_time + 1) * MILLISECONDS, ts_init=ts_init, interval=interval,
+            open_time=bar.open_time * MILLISECONDS, close_time=bar.close_time * MILLISECONDS,
+            open=Decimal(bar.open), high=Decimal(bar.high), low=Decimal(bar.low), close=Decimal(bar.close),
+            volume=Decimal(bar.volume), quote_volume=Decimal(bar.quote_volume), trade_count=bar.trade_count,
+            taker_buy_base_volume=Decimal(bar.taker_buy_base_volume),
+            taker_buy_quote_volume=Decimal(bar.taker_buy_quote_volume),
+            first_trade_id=-1, last_trade_id=-1, is_closed=True,
+        )
+    except (msgspec.ValidationError, ArithmeticError) as error:  # decimal.InvalidOperation is an ArithmeticError
         raise RestError(f"{symbol}: malformed klines answer: {error} in {row!r}") from error
-
-
-def _kline_from_values(symbol: str, interval: str, row: list, ts_init: int) -> Kline:
-    open_time, open_, high, low, close, volume, close_time, quote_volume, count, taker_base, taker_quote = row[:11]
-    return Kline(
-        symbol=symbol, ts_event=(int(close_time) + 1) * MILLISECONDS, ts_init=ts_init, interval=interval,
-        open_time=int(open_time) * MILLISECONDS, close_time=int(close_time) * MILLISECONDS,
-        open=Decimal(open_), high=Decimal(high), low=Decimal(low), close=Decimal(close),
-        volume=Decimal(volume), quote_volume=Decimal(quote_volume), trade_count=int(count),
-        taker_buy_base_volume=Decimal(taker_base), taker_buy_quote_volume=Decimal(taker_quote),
-        first_trade_id=-1, last_trade_id=-1, is_closed=True,
-    )
 
 
 async def fetch_depth_snapshot(gateway: RestGateway, symbol: str, limit: int) -> DepthSnapshot:

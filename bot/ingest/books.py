@@ -54,20 +54,15 @@ class BookKeeper:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._published_ns: dict[str, int] = {}
 
-    def start(self) -> None:
-        for symbol in self._books:
-            self._start_sync(symbol)
-
-    def stop(self) -> None:
-        for task in self._tasks.values():
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def syncing(self) -> bool:
         return any(not task.done() for task in self._tasks.values())
-
-    def book(self, symbol: str) -> BookSynchronizer:
-        return self._books[symbol]
 
     def publish_all(self) -> None:
         for symbol in self._books:
@@ -149,7 +144,7 @@ class BookKeeper:
             return
         self._published_ns[symbol] = now
         bids, asks = sync.book.top(_LEVELS_PUBLISHED)
-        crossed = bool(bids and asks and bids[0][0] >= asks[0][0])
+        crossed = bool(bids and asks and bids[0][0] >= asks[0][0])  # broken data: say so
         self._writer.set_latest(self._keys.book(symbol), [
             "last_update_id", sync.book.last_update_id, "ts", now,
             "bids", _levels_text(bids), "asks", _levels_text(asks), "crossed", "1" if crossed else "0",

@@ -104,6 +104,7 @@ class IngestMetrics:
         self.redis_write = Histogram("tradebot_redis_write_seconds", "Time to write one pipelined batch to Redis.", buckets=_WRITE_BUCKETS, registry=r)
         self.redis_write_batch = Histogram("tradebot_redis_write_batch_entries", "Entries per pipelined Redis write.", buckets=(1, 4, 16, 64, 256, 512, 1024, 4096), registry=r)
         self.receive_to_redis = HotHistogram("tradebot_ingest_receive_to_redis_seconds", "From frame receipt to its entry acknowledged by Redis.", _WRITE_BUCKETS, r)
+        self.redis_entries_failed = Counter("tradebot_redis_entries_failed_total", "Entries Redis refused for a reason other than already holding them (e.g. a key of the wrong type, out of memory); each is logged.", registry=r)
         self.backlog = Gauge("tradebot_ingest_backlog_events", "Events received but not yet written to Redis.", registry=r)
         self.rest_weight = Gauge("tradebot_rest_used_weight_1m", "REST request weight used in the current minute, as reported by the exchange.", registry=r)
 

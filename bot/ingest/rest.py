@@ -39,6 +39,7 @@ class RestGateway:
         weight_limit_per_minute: int = 6000,
         weight_headroom: float = 0.9,
         max_attempts: int = 6,
+        max_retry_after_seconds: float = 120.0,
         backoff: Backoff | None = None,
         api_key: str | None = None,
         api_secret: str | None = None,
@@ -50,6 +51,7 @@ class RestGateway:
         self._timeout_seconds = timeout_seconds
         self._weight_budget = int(weight_limit_per_minute * weight_headroom)
         self._max_attempts = max_attempts
+        self._max_retry_after_seconds = max_retry_after_seconds
         self._backoff = backoff or Backoff(initial_seconds=0.5, maximum_seconds=20.0)
         self._api_key = api_key
         self._api_secret = api_secret
@@ -132,6 +134,10 @@ class RestGateway:
         headers = getattr(error.response, "headers", {}) or {}
         raw = headers.get("Retry-After", "")
         seconds = float(raw) if raw.replace(".", "", 1).isdigit() else 1.0
+        if seconds > self._max_retry_after_seconds:
+            # A ban (418) can last hours: waiting it out would hold everything queued behind this
+            # call. Fail instead; the caller records the hole and goes on.
+            raise RestError(f"{method}: the exchange asks to wait {seconds:g} s (HTTP {error.status_code}), over {self._max_retry_after_seconds:g} s")
         self.retry_after_waits += 1
         log.warning("REST rate limited by the exchange, honouring Retry-After", method=method, status=error.status_code, retry_after_seconds=seconds)
         await self._sleep(seconds)

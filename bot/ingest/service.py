@@ -15,7 +15,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
-import redis.asyncio as redis
+import msgspec
 import structlog
 
 from bot.bus.redis_codec import EVENT_FIELD, encode_event
@@ -33,6 +33,10 @@ from bot.ingest.sequencer import Gap, Outcome, Sequencer, sequencer_for
 from bot.ingest.wire import FrameError, stream_kind
 
 log = structlog.get_logger(__name__)
+
+# Exchange and local clocks differ by milliseconds; an event stamped minutes in our future is
+# broken, and accepting it would make every real event after it look old.
+_MAX_TIME_AHEAD_NS = 600 * 1_000_000_000
 
 
 
@@ -67,7 +71,6 @@ class IngestService:
         self,
         settings: IngestSettings,
         clock: Clock,
-        redis_client: redis.Redis,
         keys: RedisKeys,
         writer: RedisStreamWriter,
         rest: RestGateway,
@@ -77,13 +80,12 @@ class IngestService:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._redis = redis_client
         self._keys = keys
         self._writer = writer
         self._rest = rest
         self._metrics = metrics
         self._channels: dict[tuple[str, str], _Channel] = {}
-        self._depth_gaps: dict[str, Gap] = {}
+        self._depth_gaps: dict[str, list[Gap]] = {}
         depth_symbols = settings.symbols if any(_channel_name(stream) == "depthUpdate" for stream in settings.streams) else []
         self.books = BookKeeper(
             depth_symbols, clock, rest, writer, keys, metrics, settings.depth_snapshot_limit,
@@ -93,7 +95,7 @@ class IngestService:
         self._error_samples_logged: dict[tuple[str, str], int] = {}
         self._message_counts = metrics.messages.counts
         self._lag = {kind: metrics.receive_lag.series(kind.value) for kind in EventKind}
-        self._routes: dict[str, _Channel | None] = {}  # stream name -> its channel, filled lazily
+        self._routes: dict[str, _Channel] = {}  # stream name -> its channel
         self.client = MarketStreamClient(
             websocket_base_url, stream_names(settings.symbols, settings.streams), clock, self,
             settings.client, drained=lambda: writer.relieved(settings.congestion_backlog // 2),
@@ -111,19 +113,22 @@ class IngestService:
                 if slot.sequence >= 0:
                     time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
                     last = slot.milliseconds * MILLISECONDS if time_keyed else slot.sequence
-                self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last), slot)
+                state = self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last), slot)
+                self._routes[f"{symbol.lower()}@{stream}"] = state
                 if last is not None:
                     log.info("resuming channel after its recorded end", symbol=symbol, channel=channel, last=last)
 
     async def run(self) -> None:
         await self.restore()
-        self.books.start()
+        # Books start syncing at their first diff (BookKeeper.offer): a snapshot fetched before
+        # the stream is open could never be bridged and would only cost REST weight.
         try:
             await self.client.run()
         finally:
-            for task in self._repairs:
+            repairs = list(self._repairs)
+            for task in repairs:
                 task.cancel()
-            self.books.stop()
+            await asyncio.gather(*repairs, self.books.stop(), return_exceptions=True)
 
     async def wait_idle(self) -> None:
         """Waits until no gap repair or book sync is running and everything is in Redis."""
@@ -143,12 +148,14 @@ class IngestService:
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])
             return False
-        try:
-            channel = self._routes[message.stream]
-        except KeyError:
-            channel = self._routes[message.stream] = self._channels.get((event.symbol, channel_of(event)))
-        if channel is not None:
-            self._on_channel_event(channel, event)
+        channel = self._routes.get(message.stream)
+        if channel is None or event.symbol != channel.sequencer.symbol or event.ts_event - event.ts_init > _MAX_TIME_AHEAD_NS:
+            # Well-formed but implausible: a stream we did not ask for, another symbol's event, or
+            # an exchange time far in our future. Recording it would move the channel's cursor
+            # to where no real event can follow.
+            self.on_frame_error(FrameError("invalid_value", kind.value, _implausible(message, channel), msgspec.json.encode(event)))
+            return False
+        self._on_channel_event(channel, event)
         return self._writer.backlog > self._settings.congestion_backlog
 
     def on_frame_error(self, error: FrameError) -> None:
@@ -181,11 +188,6 @@ class IngestService:
 
     # --- ordering, duplicates and gaps --------------------------------------------------------
 
-    def _on_event(self, event: MarketEvent) -> None:
-        channel = self._channels.get((event.symbol, channel_of(event)))
-        if channel is not None:  # else a stream nobody asked for (e.g. left from a subscription change)
-            self._on_channel_event(channel, event)
-
     def _on_channel_event(self, channel: _Channel, event: MarketEvent) -> None:
         if channel.repairing:
             channel.waiting.append(event)
@@ -201,7 +203,7 @@ class IngestService:
             return
         if gap is not None:  # a depth gap: the diff is still recorded; the book is rebuilt
             self._note_gap_found(gap)
-            self._depth_gaps[event.symbol] = gap
+            self._depth_gaps.setdefault(event.symbol, []).append(gap)
         channel.sequencer.accept(event)
         self._writer.append(event, event.ts_init, channel.slot)
         if event.kind is EventKind.DEPTH_UPDATE:
@@ -213,10 +215,10 @@ class IngestService:
         self._audit(gap, "found")
 
     def _depth_gap_repaired(self, symbol: str) -> None:
-        gap = self._depth_gaps.pop(symbol, None)
-        if gap is not None:
+        # The book is whole again; the depth stream itself keeps the hole, which the audit says.
+        for gap in self._depth_gaps.pop(symbol, []):
             self._metrics.gaps_repaired.labels(gap.channel).inc()
-            self._audit(gap, "repaired", by="new depth snapshot")
+            self._audit(gap, "repaired", by="new depth snapshot (the diffs themselves stay missing)")
 
     def _start_repair(self, channel: _Channel, gap: Gap) -> None:
         self._note_gap_found(gap)
@@ -229,18 +231,29 @@ class IngestService:
             # In records, not sequence units: a kline gap spans interval-sized steps of nanoseconds.
             records = (gap.last - gap.first) // (channel.sequencer.step or 1) + 1
             if records > self._settings.backfill_max_records:
+                if await self._beyond_the_exchange(gap, channel):
+                    return  # the event that showed the "gap" was implausible and is dropped
                 raise RestError(f"gap of {records} records is over backfill_max_records={self._settings.backfill_max_records}")
             events = await self._fetch(gap)
+            holes = 0
             for event in events:
-                if channel.sequencer.check(event)[0] is Outcome.NEW:
+                outcome, hole = channel.sequencer.check(event)
+                if hole is not None:
+                    # The exchange itself has no data there (klines of a maintenance window): keep
+                    # what it does have and audit the hole on its own.
+                    holes += 1
+                    self._metrics.gaps_unrepaired.labels(gap.channel).inc()
+                    self._audit(hole, "unrepaired", error="not available over REST")
+                if outcome is not Outcome.DUPLICATE:
                     channel.sequencer.accept(event)
                     self._writer.append(event, event.ts_init, channel.slot)
             self._metrics.backfilled.labels(gap.channel).inc(len(events))
             if channel.sequencer.last is None or channel.sequencer.last < gap.last:
                 raise RestError(f"REST returned data only up to {channel.sequencer.last}, gap ends at {gap.last}")
-            self._metrics.gaps_repaired.labels(gap.channel).inc()
-            log.info("gap repaired over REST", symbol=gap.symbol, channel=gap.channel, events=len(events))
-            self._audit(gap, "repaired", events=len(events))
+            if holes == 0:
+                self._metrics.gaps_repaired.labels(gap.channel).inc()
+            log.info("gap repaired over REST", symbol=gap.symbol, channel=gap.channel, events=len(events), holes_left=holes)
+            self._audit(gap, "repaired" if holes == 0 else "partly repaired", events=len(events))
         except asyncio.CancelledError:
             # Stopping mid-repair: what queued behind the gap stays unwritten (and the channel stays
             # closed), so the record still ends before the gap and the next start fetches it again.
@@ -256,6 +269,10 @@ class IngestService:
             )
             self._audit(gap, "unrepaired", error=reason)
             channel.sequencer.last = max(channel.sequencer.last or gap.last, gap.last)
+        self._resume(channel)
+
+    def _resume(self, channel: _Channel) -> None:
+        """Lets the events that waited behind a gap through, in order."""
         channel.repairing = False
         waiting, channel.waiting = channel.waiting, []
         for index, event in enumerate(waiting):
@@ -263,6 +280,22 @@ class IngestService:
             if channel.repairing:  # another gap behind this one: the rest waits again, in order
                 channel.waiting.extend(waiting[index + 1:])
                 break
+
+    async def _beyond_the_exchange(self, gap: Gap, channel: _Channel) -> bool:
+        """A jump too large to fetch is either real downtime or a broken id. Asks the exchange for
+        its newest trade: an id past it cannot be real, and that event is dropped instead of
+        becoming the channel's cursor (which would make every real trade after it look old)."""
+        if gap.channel not in ("trade", "aggTrade"):
+            return False
+        method, field_name = ("get_recent_trades", "id") if gap.channel == "trade" else ("get_aggregate_trades", "a")
+        newest = await self._rest.call(method, symbol=gap.symbol, limit=1)
+        suspect = channel.waiting[0]
+        if not newest or suspect.sequence <= int(newest[-1][field_name]):  # type: ignore[attr-defined]
+            return False
+        self.on_frame_error(FrameError("invalid_value", gap.channel, f"id {suspect.sequence} is past the exchange's newest {newest[-1][field_name]}", msgspec.json.encode(suspect)))  # type: ignore[attr-defined]
+        channel.waiting.pop(0)
+        self._resume(channel)
+        return True
 
     async def _fetch(self, gap: Gap) -> list[MarketEvent]:
         if gap.channel == "trade":
@@ -277,6 +310,15 @@ class IngestService:
     def _audit(self, gap: Gap, state: str, **detail: object) -> None:
         record = {"symbol": gap.symbol, "channel": gap.channel, "first": gap.first, "last": gap.last, "state": state, "ts": self._clock.now_ns()}
         self._writer.append_audit(self._keys.gaps(), record | detail)
+
+def _implausible(message: StreamMessage, channel: _Channel | None) -> str:
+    event = message.event
+    if channel is None:
+        return f"no configured channel for stream {message.stream!r}"
+    if event.symbol != channel.sequencer.symbol:
+        return f"symbol {event.symbol!r} on stream {message.stream!r}"
+    return f"exchange time {event.ts_event} is more than {_MAX_TIME_AHEAD_NS // 1_000_000_000} s ahead of the local clock"
+
 
 def _channel_name(stream: str) -> str:
     """The channel a configured stream feeds: 'depth@100ms' -> 'depthUpdate', 'kline_1m' stays."""

@@ -201,69 +201,69 @@ def _finite(*values: Decimal) -> None:
 
 
 
-def _trade(w: _Trade, ts_init: int) -> Trade:
-    _finite(w.p, w.q)
+def _trade(message: _Trade, ts_init: int) -> Trade:
+    _finite(message.p, message.q)
     return Trade(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, trade_id=w.t, price=w.p,
-        quantity=w.q, buyer_is_maker=w.m, ts_trade=w.T * MILLISECONDS,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, trade_id=message.t, price=message.p,
+        quantity=message.q, buyer_is_maker=message.m, ts_trade=message.T * MILLISECONDS,
     )
 
 
-def _agg_trade(w: _AggTrade, ts_init: int) -> AggTrade:
-    _finite(w.p, w.q)
+def _agg_trade(message: _AggTrade, ts_init: int) -> AggTrade:
+    _finite(message.p, message.q)
     return AggTrade(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, agg_trade_id=w.a, price=w.p,
-        quantity=w.q, first_trade_id=w.f, last_trade_id=w.l, buyer_is_maker=w.m,
-        ts_trade=w.T * MILLISECONDS,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, agg_trade_id=message.a, price=message.p,
+        quantity=message.q, first_trade_id=message.f, last_trade_id=message.l, buyer_is_maker=message.m,
+        ts_trade=message.T * MILLISECONDS,
     )
 
 
-def _kline(w: _Kline, ts_init: int) -> Kline:
-    k = w.k
-    _finite(k.o, k.h, k.l, k.c, k.v, k.q, k.V, k.Q)
+def _kline(message: _Kline, ts_init: int) -> Kline:
+    bar = message.k
+    _finite(bar.o, bar.h, bar.l, bar.c, bar.v, bar.q, bar.V, bar.Q)
     return Kline(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, interval=k.i,
-        open_time=k.t * MILLISECONDS, close_time=k.T * MILLISECONDS, open=k.o, high=k.h, low=k.l,
-        close=k.c, volume=k.v, quote_volume=k.q, trade_count=k.n, taker_buy_base_volume=k.V,
-        taker_buy_quote_volume=k.Q, first_trade_id=k.f, last_trade_id=k.L, is_closed=k.x,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, interval=bar.i,
+        open_time=bar.t * MILLISECONDS, close_time=bar.T * MILLISECONDS, open=bar.o, high=bar.h, low=bar.l,
+        close=bar.c, volume=bar.v, quote_volume=bar.q, trade_count=bar.n, taker_buy_base_volume=bar.V,
+        taker_buy_quote_volume=bar.Q, first_trade_id=bar.f, last_trade_id=bar.L, is_closed=bar.x,
     )
 
 
-def _book_ticker(w: _BookTicker, ts_init: int) -> BookTicker:
-    _finite(w.b, w.B, w.a, w.A)
+def _book_ticker(message: _BookTicker, ts_init: int) -> BookTicker:
+    _finite(message.b, message.B, message.a, message.A)
     return BookTicker(
-        symbol=w.s, ts_event=w.E * MILLISECONDS if w.E is not None else ts_init, ts_init=ts_init,
-        update_id=w.u, bid_price=w.b, bid_quantity=w.B, ask_price=w.a, ask_quantity=w.A,
+        symbol=message.s, ts_event=message.E * MILLISECONDS if message.E is not None else ts_init, ts_init=ts_init,
+        update_id=message.u, bid_price=message.b, bid_quantity=message.B, ask_price=message.a, ask_quantity=message.A,
     )
 
 
-def _depth_update(w: _DepthUpdate, ts_init: int) -> DepthUpdate:
+def _depth_update(message: _DepthUpdate, ts_init: int) -> DepthUpdate:
     # One C-level pass over every price and quantity of the diff.
-    if not (all(map(_IS_FINITE, chain.from_iterable(w.b))) and all(map(_IS_FINITE, chain.from_iterable(w.a)))):
+    if not (all(map(_IS_FINITE, chain.from_iterable(message.b))) and all(map(_IS_FINITE, chain.from_iterable(message.a)))):
         raise ValueError("not a finite number in a book level")
     return DepthUpdate(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, first_update_id=w.U,
-        final_update_id=w.u, previous_final_update_id=w.pu, bids=w.b, asks=w.a,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, first_update_id=message.U,
+        final_update_id=message.u, previous_final_update_id=message.pu, bids=message.b, asks=message.a,
     )
 
 
-def _ticker(w: _Ticker, ts_init: int) -> Ticker:
-    _finite(w.p, w.P, w.w, w.c, w.Q, w.b, w.B, w.a, w.A, w.o, w.h, w.l, w.v, w.q)
+def _ticker(message: _Ticker, ts_init: int) -> Ticker:
+    _finite(message.p, message.P, message.w, message.c, message.Q, message.b, message.B, message.a, message.A, message.o, message.h, message.l, message.v, message.q)
     return Ticker(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, price_change=w.p,
-        price_change_percent=w.P, weighted_average_price=w.w, last_price=w.c, last_quantity=w.Q,
-        best_bid_price=w.b, best_bid_quantity=w.B, best_ask_price=w.a, best_ask_quantity=w.A,
-        open_price=w.o, high_price=w.h, low_price=w.l, volume=w.v, quote_volume=w.q,
-        open_time=w.O * MILLISECONDS, close_time=w.C * MILLISECONDS, first_trade_id=w.F,
-        last_trade_id=w.L, trade_count=w.n,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, price_change=message.p,
+        price_change_percent=message.P, weighted_average_price=message.w, last_price=message.c, last_quantity=message.Q,
+        best_bid_price=message.b, best_bid_quantity=message.B, best_ask_price=message.a, best_ask_quantity=message.A,
+        open_price=message.o, high_price=message.h, low_price=message.l, volume=message.v, quote_volume=message.q,
+        open_time=message.O * MILLISECONDS, close_time=message.C * MILLISECONDS, first_trade_id=message.F,
+        last_trade_id=message.L, trade_count=message.n,
     )
 
 
-def _mini_ticker(w: _MiniTicker, ts_init: int) -> MiniTicker:
-    _finite(w.c, w.o, w.h, w.l, w.v, w.q)
+def _mini_ticker(message: _MiniTicker, ts_init: int) -> MiniTicker:
+    _finite(message.c, message.o, message.h, message.l, message.v, message.q)
     return MiniTicker(
-        symbol=w.s, ts_event=w.E * MILLISECONDS, ts_init=ts_init, close_price=w.c,
-        open_price=w.o, high_price=w.h, low_price=w.l, volume=w.v, quote_volume=w.q,
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, close_price=message.c,
+        open_price=message.o, high_price=message.h, low_price=message.l, volume=message.v, quote_volume=message.q,
     )
 
 
@@ -345,18 +345,24 @@ class FrameDecoder:
             if end > 0:
                 name = frame[11:end]
                 known = self._schemas.get(name)
-                if known is None and b'"' not in name and b"\\" not in name:
-                    schema = _schema_for_stream(name.decode())
+                if known is None and name.isascii() and b'"' not in name and b"\\" not in name:
+                    schema = _schema_for_stream(name.decode("ascii"))
                     if schema is not None:
-                        known = self._schemas[name] = (name.decode(), schema)
+                        known = self._schemas[name] = (name.decode("ascii"), schema)
                 if known is not None:
                     try:
                         return StreamMessage(known[0], self._decode_payload(known[1], frame[end + 9:-1], ts_init, frame))
-                    except FrameError:
+                    except (FrameError, UnicodeDecodeError):
                         pass  # rare: let the general path decide what exactly is wrong
         return self._decode_general(frame, ts_init)
 
     def _decode_general(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
+        try:
+            return self._decode_wrapped(frame, ts_init)
+        except UnicodeDecodeError as error:  # websockets hands us raw bytes: UTF-8 is ours to check
+            raise FrameError("malformed_json", "unknown", f"not UTF-8: {error.reason}", _as_bytes(frame)) from None
+
+    def _decode_wrapped(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
         try:
             envelope = _ENVELOPE.decode(frame)
         except msgspec.ValidationError:  # valid JSON, but not a stream message (a subclass: test it first)
@@ -367,13 +373,6 @@ class FrameDecoder:
         if schema is None:
             raise FrameError("unknown_event", "unknown", f"unknown stream {envelope.stream!r}", _as_bytes(frame))
         return StreamMessage(envelope.stream, self._decode_payload(schema, envelope.data, ts_init, frame))
-
-    def decode_payload(self, stream: str, payload: bytes, ts_init: int) -> MarketEvent:
-        """Decodes a raw (unwrapped) payload from a `/ws/<stream>` connection."""
-        schema = _schema_for_stream(stream)
-        if schema is None:
-            raise FrameError("unknown_event", "unknown", f"unknown stream {stream!r}", payload)
-        return self._decode_payload(schema, payload, ts_init, payload)
 
     def _decode_payload(self, schema: _Schema, payload: bytes, ts_init: int, frame: bytes | str) -> MarketEvent:
         try:

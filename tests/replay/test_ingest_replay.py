@@ -137,6 +137,27 @@ async def test_every_trade_once_in_order_exactly_and_the_book_matches_every_book
     # the daemon's book goes live a little later when the exchange has moved past that point.
     assert compared >= 1_000
 
+    # Latest state: the newest bookTicker, and the rebuilt book's top as of its last update.
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        latest = decode_entry(EventKind.BOOK_TICKER, await client.hgetall("tradebot:latest:bookTicker:BTCUSDT"))
+        book = await client.hgetall("tradebot:book:BTCUSDT")
+    finally:
+        await client.aclose()
+    assert latest == decode_entry(EventKind.BOOK_TICKER, tickers[-1][1])
+    last_update_id = int(book[b"last_update_id"])
+    assert last_update_id == max(tops)
+    best_bid, best_ask = tops[last_update_id]
+    assert book[b"bids"].startswith(f'[["{best_bid[0]}","{best_bid[1]}"]'.encode())
+    assert book[b"asks"].startswith(f'[["{best_ask[0]}","{best_ask[1]}"]'.encode())
+    assert book[b"crossed"] == b"0"
+
+    # The daemon measured itself: receive lag per kind, one Redis latency per entry, every batch.
+    assert metrics.value("tradebot_ingest_receive_lag_seconds_count", kind="trade") == 19_904
+    assert metrics.value("tradebot_ingest_receive_to_redis_seconds_count") == 99_573
+    assert metrics.value("tradebot_redis_write_seconds_count") >= 99_573 / 512
+    assert metrics.value("tradebot_ingest_backlog_events") == 0
+
 
 async def test_twenty_disconnects_and_an_id_gap_lose_and_double_nothing(redis_url, tmp_path, timeline, expected_trades):
     first_skipped, last_skipped = expected_trades[9_000][0], expected_trades[9_049][0]

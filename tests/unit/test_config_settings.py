@@ -284,3 +284,9 @@ def test_check_config_never_prints_a_secret(
 def test_config_error_needs_a_problem() -> None:
     with pytest.raises(ValueError):
         ConfigError([])
+
+
+def test_depth_cadences_exclude_each_other(tmp_path: Path) -> None:
+    assert ingest_problem(tmp_path, streams=["depth", "depth@100ms"]) == (
+        "ingest.streams: 'depth' and 'depth@100ms' feed the same book: choose one"
+    )

@@ -68,6 +68,8 @@ def test_control_replies_and_server_shutdown():
     [
         (TRADE[:60], "malformed_json", "unknown"),
         (b"\xff\xfe", "malformed_json", "unknown"),
+        (b'{"stream":"\xff\xfe@trade","data":{}}', "malformed_json", "unknown"),
+        (TRADE.replace(b"BTCUSDT", b"BTC\xffUSDT"), "malformed_json", "unknown"),
         (TRADE.replace(b'"data":{', b'"data":').replace(b"}}", b"}"), "malformed_json", "unknown"),
         (b'{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder"}}', "unknown_event", "unknown"),
         (TRADE.replace(b'"e":"trade"', b'"e":"aggTrade"'), "unknown_event", "trade"),
