@@ -14,12 +14,14 @@ from typing import AsyncIterator, Callable
 
 import redis.asyncio as redis
 import structlog
+from redis.exceptions import RedisError
 
 from bot.bus.redis_keys import RedisKeys
-from bot.bus.redis_server import EmbeddedRedis
+from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
-from bot.config import Settings
+from bot.config import Settings, mask_url_password
+from bot.errors import StartupError
 from bot.domain.orderbook import OrderBook
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
@@ -62,7 +64,10 @@ async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
     url = settings.redis.url
     if url is None:
         embedded = EmbeddedRedis(Path(settings.data_directory))
-        await asyncio.to_thread(embedded.start)
+        try:
+            await asyncio.to_thread(embedded.start)
+        except EmbeddedRedisError as error:
+            raise StartupError(f"{error} (data_directory / TRADEBOT_DATA_DIRECTORY)") from error
         url = embedded.url
         log.info("started private redis-server", url=url, data_directory=str(Path(settings.data_directory) / "redis"))
     client = redis.Redis.from_url(
@@ -70,7 +75,11 @@ async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
         socket_timeout=settings.redis.connect_timeout_seconds * 2, health_check_interval=30,
     )
     try:
-        await client.ping()
+        try:
+            await client.ping()
+        except (RedisError, OSError) as error:
+            source = "redis.url / TRADEBOT_REDIS__URL" if settings.redis.url else "the private redis-server"
+            raise StartupError(f"cannot reach Redis at {mask_url_password(url)}, set by {source}: {error}") from error
         yield client
     finally:
         await client.aclose()
@@ -86,7 +95,7 @@ async def exchange_endpoints(settings: Settings) -> AsyncIterator[tuple[str, str
     replay = settings.replay_exchange
     if exchange.venue != "replay" or not replay.enabled or (exchange.rest_base_url and exchange.websocket_base_url):
         if not (exchange.rest_base_url and exchange.websocket_base_url):
-            raise ValueError("exchange.rest_base_url and exchange.websocket_base_url are needed when the replay exchange is not started here")
+            raise StartupError("exchange.rest_base_url and exchange.websocket_base_url are needed when the replay exchange is not started here")
         yield exchange.rest_base_url, exchange.websocket_base_url, None
         return
     simulator = ReplayExchange(ReplaySettings(
@@ -95,15 +104,13 @@ async def exchange_endpoints(settings: Settings) -> AsyncIterator[tuple[str, str
         weight_limit_per_minute=exchange.rest_weight_limit_per_minute,
     ))
     await simulator.start()
-    log.info("replay exchange listening", rest=simulator.rest_base_url, websocket=simulator.ws_base_url,
-             recordings=[Path(path).name for path in replay.recordings], speed=replay.speed or "as fast as read")
     try:
         yield simulator.rest_base_url, simulator.ws_base_url, simulator
     finally:
         await simulator.stop()
 
 
-class NamespaceInUseError(RuntimeError):
+class NamespaceInUseError(StartupError):
     """The Redis namespace holds another venue's record; using it would mix or destroy data."""
 
 
@@ -153,6 +160,7 @@ class Daemon:
         self.writer: RedisStreamWriter | None = None
         self.http: HttpServer | None = None
         self.ready = asyncio.Event()
+        self.simulator: ReplayExchange | None = None
         self._entries_failed_seen = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -161,12 +169,19 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(redis_connection(settings))
             rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
+            self.simulator = simulator
             deleted = await claim_namespace(client, keys, settings.exchange.venue, replay_here=simulator is not None)
             if deleted:
                 log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
             if settings.metrics.enabled:
                 self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port)
-                await self.http.start()
+                try:
+                    await self.http.start()
+                except OSError as error:
+                    raise StartupError(
+                        f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port} "
+                        f"(metrics.port / TRADEBOT_METRICS__PORT): {error.strerror or error}"
+                    ) from error
                 stack.push_async_callback(self.http.stop)
                 log.info("metrics endpoint listening", url=f"{self.http.url}/metrics")
             rest = RestGateway(
@@ -196,6 +211,9 @@ class Daemon:
         ingest_task = asyncio.create_task(self.service.run(), name="ingest")
         status_task = asyncio.create_task(self._report_status(), name="status")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
+        if self.simulator is not None and not self.settings.replay_exchange.loop:
+            stop_task.cancel()
+            stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
         self.ready.set()
         log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
         try:
@@ -214,6 +232,31 @@ class Daemon:
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
             self._log_status()
+
+    async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:
+        """A replay exchange started here ends with its recording; so does the run, once every
+        event it sent is handled (else the daemon would report a silent market forever)."""
+        assert self.simulator is not None and self.service is not None
+        replayed = asyncio.create_task(self.simulator.wait_finished())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({replayed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            replayed.cancel()
+            stopped.cancel()
+        if stop.is_set():
+            return
+        sent = self.simulator.counters.frames_sent
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                while self._frames_handled() < sent and not stop.is_set():
+                    await asyncio.sleep(0.05)
+                await self.service.wait_idle()
+        log.info("the replay reached the end of its recording; stopping (replay_exchange.loop replays it again)", frames=sent)
+
+    def _frames_handled(self) -> int:
+        errors = sum(sample.value for metric in self.metrics.parse_errors.collect() for sample in metric.samples if sample.name.endswith("_total"))
+        return int(sum(self.metrics.messages.counts.values()) + errors)
 
     def _observe_batch(self, batch, elapsed_seconds: float) -> None:
         self.metrics.redis_write.observe(elapsed_seconds)

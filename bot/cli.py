@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 
 from bot.config import ConfigError, check_config, load_settings, secret_values
+from bot.errors import StartupError
 from bot.logging_setup import configure_logging, register_secret
 
 log = structlog.get_logger("bot.cli")
@@ -123,7 +124,10 @@ async def _run_until_signal(start) -> int:
         loop.add_signal_handler(signal_number, request_stop, signal_number)
     try:
         await start(stop)
-    except Exception as error:  # one clear line for the operator; the traceback goes to the log
+    except StartupError as error:  # an operational problem the message fully explains
+        print(f"tradebot: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug or a surprise: the traceback is worth having
         log.exception("fatal error")
         print(f"tradebot: {error}", file=sys.stderr)
         return 1

@@ -190,6 +190,10 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric_level)
     logging.captureWarnings(True)
+    # The websockets library logs every connection opened and closed at INFO; our own lines say
+    # what matters about connections, so keep its chatter for debugging sessions.
+    for chatty in ("websockets.server", "websockets.client"):
+        logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))
 
     structlog.configure(
         processors=[

@@ -25,14 +25,14 @@ from bot.config import Settings
 @contextlib.contextmanager
 def _redis_url(settings: Settings) -> Iterator[tuple[str, str]]:
     if settings.redis.url is not None:
-        yield settings.redis.url, "configured"
+        yield settings.redis.url, "redis.url"
         return
     url = running_server_url(Path(settings.data_directory))
     if url is not None:
         yield url, "the running daemon's private server"
         return
     with EmbeddedRedis(Path(settings.data_directory)) as server:
-        yield server.url, "stored record (no daemon running)"
+        yield server.url, "the stored record; no daemon is running"
 
 
 def _time(milliseconds: int) -> str:
@@ -45,7 +45,7 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
     with _redis_url(settings) as (url, source):
         client = redis.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds)
         try:
-            console.print(f"[bold]Redis[/] {url} ({source}), namespace [bold]{keys.namespace}[/]")
+            console.print(f"[bold]Redis[/] {url}: {source}; namespace [bold]{keys.namespace}[/]")
             streams = sorted(key.decode() for key in client.scan_iter(match=f"{keys.namespace}:stream:*", count=1000))
             # Entry ids carry exchange time, except spot bookTicker's, which carry receive time.
             table = Table("stream", "entries", "first (UTC)", "last (UTC)")
@@ -58,6 +58,8 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
                     _time(int(last[0].split(b"-")[0])) if last else "-",
                 )
             console.print(table if streams else "no streams recorded yet")
+            if any(stream.split(":")[-2] == "bookTicker" for stream in streams):
+                console.print("(spot bookTicker frames carry no exchange time: their times are receive times)")
             for book_key in sorted(key.decode() for key in client.scan_iter(match=f"{keys.namespace}:book:*")):
                 book = client.hgetall(book_key)
                 bids, asks = msgspec.json.decode(book[b"bids"]), msgspec.json.decode(book[b"asks"])

@@ -44,7 +44,7 @@ class ConfigError(Exception):
         if not problems:
             raise ValueError("a ConfigError needs at least one problem")
         # sorted() is stable, so problems of one kind keep the order they were found in.
-        self.problems: tuple[ConfigProblem, ...] = tuple(sorted(problems, key=lambda p: p.kind))
+        self.problems: tuple[ConfigProblem, ...] = tuple(sorted(_without_echoes(problems), key=lambda p: p.kind))
         super().__init__(str(self.problems[0]))
 
     def __str__(self) -> str:
@@ -52,3 +52,15 @@ class ConfigError(Exception):
 
     def lines(self) -> list[str]:
         return [str(problem) for problem in self.problems]
+
+
+def _without_echoes(problems: Sequence[ConfigProblem]) -> list[ConfigProblem]:
+    """Drops "required, but not set" for a key whose misspelling was already reported with a
+    suggestion: the typo is the one problem, and the fix for both."""
+    suggested = set()
+    for problem in problems:
+        if problem.kind is ProblemKind.UNKNOWN_KEY and problem.key and "did you mean '" in problem.message:
+            parent = problem.key.rpartition(".")[0]
+            name = problem.message.split("did you mean '", 1)[1].split("'", 1)[0]
+            suggested.add((problem.source, f"{parent}.{name}" if parent else name))
+    return [problem for problem in problems if not (problem.kind is ProblemKind.MISSING and (problem.source, problem.key) in suggested)]

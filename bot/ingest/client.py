@@ -38,6 +38,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bot.backoff import Backoff, RateLimiter
 from bot.clock import Clock
 from bot.domain.events import StreamMessage
+from bot.errors import StartupError
 from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown
 
 log = structlog.get_logger(__name__)
@@ -49,7 +50,7 @@ _SECOND_NS = 1_000_000_000
 _HELD_LIMIT = 4096
 
 
-class FatalStreamError(RuntimeError):
+class FatalStreamError(StartupError):
     """A failure that reconnecting cannot fix; the configuration or the venue must change."""
 
 

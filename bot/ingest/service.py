@@ -143,7 +143,8 @@ class IngestService:
         event = message.event
         kind = event.kind
         self._message_counts[kind] += 1
-        self._lag[kind].observe((event.ts_init - event.ts_event) / 1e9)
+        if event.ts_event != event.ts_init:  # spot bookTicker has no exchange time: no lag to tell
+            self._lag[kind].observe((event.ts_init - event.ts_event) / 1e9)
         if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])

@@ -160,7 +160,8 @@ class ReplayExchange:
             await self._streams.stop()
         if self._rest is not None:
             await self._rest.stop()
-        log.info("sim.exchange.stopped", **self.counters.as_dict())
+        # Only what happened: most counters are zero on an ordinary run.
+        log.info("sim.exchange.stopped", **{name: value for name, value in self.counters.as_dict().items() if value})
 
     async def __aenter__(self) -> ReplayExchange:
         await self.start()

@@ -47,7 +47,7 @@ def test_status_finds_a_running_private_server_and_reads_a_stopped_one(tmp_path)
     settings = load_settings(ROOT / "config/tradebot.yaml", {"TRADEBOT_DATA_DIRECTORY": str(tmp_path)})
     console = Console(record=True, width=120)
     assert show_status(settings, console) == 0
-    assert "stored record (no daemon running)" in console.export_text()
+    assert "the stored record; no daemon is running" in console.export_text()
     assert running_server_url(tmp_path) is None  # the look-only server was stopped again
 
 

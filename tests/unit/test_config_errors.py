@@ -35,11 +35,16 @@ def test_unknown_section(tmp_path: Path) -> None:
     assert str(error_of(path)) == f"{path}: telemetry: unknown key"
 
 
-def test_misspelt_key_is_reported_before_the_missing_key_it_causes(tmp_path: Path) -> None:
+def test_misspelt_key_is_the_one_problem_not_also_the_missing_key_it_causes(tmp_path: Path) -> None:
     path = write(tmp_path, "ingest:\n  symbolz: [BTCUSDT]\n")
     error = error_of(path)
-    assert error.lines() == [
-        f"{path}: ingest.symbolz: unknown key (did you mean 'symbols'?)",
+    assert error.lines() == [f"{path}: ingest.symbolz: unknown key (did you mean 'symbols'?)"]
+
+
+def test_a_missing_key_without_a_near_miss_is_still_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "ingest:\n  streams: [trade]\n  colour: blue\n")
+    assert error_of(path).lines() == [
+        f"{path}: ingest.colour: unknown key",
         f"{path}: ingest.symbols: required, but not set",
     ]
 
