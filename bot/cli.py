@@ -53,12 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     return _run(arguments)
 
 
-def _status(arguments: argparse.Namespace) -> int:
+def _settings_or_exit(path: Path | None):
     try:
-        settings = load_settings(arguments.config)
+        return load_settings(path)
     except ConfigError as error:
         print(f"tradebot: {error}", file=sys.stderr)
-        return 2
+        raise SystemExit(2) from None
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    settings = _settings_or_exit(arguments.config)
     from bot.status import show_status
 
     try:
@@ -69,11 +73,7 @@ def _status(arguments: argparse.Namespace) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(arguments.config)
-    except ConfigError as error:
-        print(f"tradebot: {error}", file=sys.stderr)
-        return 2
+    settings = _settings_or_exit(arguments.config)
     configure_logging(settings.logging.level, settings.logging.format)
     for secret in secret_values(settings):
         register_secret(secret)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.events import EventKind, Kline, MarketEvent
+from bot.domain.events import Kline, MarketEvent
 
 
 def channel_of(event: MarketEvent) -> str:
@@ -36,6 +36,3 @@ class RedisKeys:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"
 
-    def stream_kind(self, stream_key: str) -> EventKind:
-        channel = stream_key.split(":")[-2]
-        return EventKind.KLINE if channel.startswith("kline_") else EventKind(channel)

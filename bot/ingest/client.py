@@ -146,7 +146,6 @@ class MarketStreamClient:
         self._last_message_ns: dict[str, int] = {}
         self._stale: set[str] = set()
         self._connections: dict[int, _Connection] = {}
-        self.connections_opened = 0
 
     @property
     def shards(self) -> list[list[str]]:
@@ -175,10 +174,15 @@ class MarketStreamClient:
                     self._events.on_connection_event("handover", shard, reason)
                     replacement, failures = await self._open_with_retry(shard, streams, backoff, 0, replacing=True)
                     try:
-                        await self._hand_over(shard, current, replacement)
+                        handed_over = await self._hand_over(shard, current, replacement)
                     except BaseException:
                         await self._close(replacement)
                         raise
+                    if not handed_over:  # the replacement died; the old connection still serves
+                        await self._close(replacement)
+                        failures += 1
+                        await asyncio.sleep(backoff.delay(failures))
+                        continue
                     current = replacement
                     continue
                 self._events.on_connection_event("reconnect", shard, reason)
@@ -206,12 +210,16 @@ class MarketStreamClient:
             return False, f"every stream silent for {self._settings.stale_after_seconds} s"
         return True, "lifetime"
 
-    async def _hand_over(self, shard: int, current: _Connection, replacement: _Connection) -> None:
+    async def _hand_over(self, shard: int, current: _Connection, replacement: _Connection) -> bool:
         """What the exchange sent before `replacement` was subscribed is on `current` only, maybe
-        still in flight when we read behind: read `current` up to where `replacement` starts."""
+        still in flight when we read behind: read `current` up to where `replacement` starts.
+        Returns False, closing nothing, when the replacement dies while `current` still lives."""
         try:
             async with asyncio.timeout(self._settings.handover_timeout_seconds):
                 await _first_of(replacement.started, replacement.receiver, current.receiver)
+                if replacement.receiver.done() and not current.receiver.done():
+                    log.warning("replacement connection closed before it delivered; keeping the old one", shard=shard)
+                    return False
                 if replacement.start_ns is not None:
                     current.catch_up_ns = replacement.start_ns
                     current.handing_over = True
@@ -224,6 +232,7 @@ class MarketStreamClient:
         replacement.gate.set()  # no await from here to the end of the loop: the held go first
         for message in held:
             self._events.on_message(message)
+        return True
 
     async def _open_with_retry(self, shard: int, streams: list[str], backoff: Backoff, failures: int, replacing: bool = False) -> tuple[_Connection, int]:
         """The open connection and the consecutive failures behind it (0: the first try worked)."""
@@ -257,7 +266,6 @@ class MarketStreamClient:
         connection = _Connection(websocket, self._clock.now_ns(), replacing)
         connection.receiver = asyncio.create_task(self._receive(connection), name=f"stream-receive-{shard}")
         self._connections[shard] = connection
-        self.connections_opened += 1
         for stream in streams:
             self._last_message_ns.setdefault(stream, connection.opened_ns)
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.events import MILLISECONDS, DepthUpdate, Kline, MarketEvent
+from bot.domain.events import MILLISECONDS, DepthUpdate, MarketEvent
 
 _INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -91,7 +91,3 @@ def sequencer_for(symbol: str, channel: str, last: int | None = None) -> Sequenc
         return Sequencer(symbol, channel, 1, last)
     return Sequencer(symbol, channel, None, last)
 
-
-def is_sequenced(event: MarketEvent) -> bool:
-    """Still-open klines are working values, not part of the record: only closed bars are sequenced."""
-    return not isinstance(event, Kline) or event.is_closed
