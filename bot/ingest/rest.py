@@ -26,6 +26,17 @@ log = structlog.get_logger(__name__)
 _MINUTE_NS = 60_000_000_000
 
 
+def point_client_at(client: AsyncClient, rest_base_url: str) -> AsyncClient:
+    """Sends a python-binance client's spot REST calls to `rest_base_url` (Binance, the testnet or
+    the replay exchange). python-binance builds every spot URL as `API_URL + "/v3/" + path` with
+    API_URL fixed in its constructor, so that one attribute is all it takes; build the client
+    directly, not with `AsyncClient.create()`, which pings Binance's own host first."""
+    if client.testnet or getattr(client, "demo", False):
+        raise ValueError("a testnet/demo client ignores API_URL; build it with testnet=False, demo=False")
+    client.API_URL = rest_base_url.rstrip("/") + "/api"
+    return client
+
+
 class RestError(RuntimeError):
     """A REST call that failed for good (a fatal answer, or retries exhausted)."""
 
@@ -63,14 +74,11 @@ class RestGateway:
         self.retry_after_waits = 0
 
     async def start(self) -> None:
-        # Constructed directly, not with AsyncClient.create(), which would ping Binance's own host.
-        client = AsyncClient(
+        self._client = point_client_at(AsyncClient(
             api_key=self._api_key,
             api_secret=self._api_secret,
             requests_params={"timeout": aiohttp.ClientTimeout(total=self._timeout_seconds)},
-        )
-        client.API_URL = f"{self.base_url}/api"
-        self._client = client
+        ), self.base_url)
 
     async def close(self) -> None:
         if self._client is not None:
