@@ -255,8 +255,7 @@ class Daemon:
         log.info("the replay reached the end of its recording; stopping (replay_exchange.loop replays it again)", frames=sent)
 
     def _frames_handled(self) -> int:
-        errors = sum(sample.value for metric in self.metrics.parse_errors.collect() for sample in metric.samples if sample.name.endswith("_total"))
-        return int(sum(self.metrics.messages.counts.values()) + errors)
+        return int(self.metrics.total("tradebot_ingest_messages_total") + self.metrics.total("tradebot_ingest_parse_errors_total"))
 
     def _observe_batch(self, batch, elapsed_seconds: float) -> None:
         self.metrics.redis_write.observe(elapsed_seconds)
@@ -279,15 +278,15 @@ class Daemon:
     def _log_status(self) -> None:
         if self.writer is None:
             return
-        value = self.metrics.value
+        total = self.metrics.total
         log.info(
             "ingest status",
-            messages=int(sum(value("tradebot_ingest_messages_total", kind=kind) for kind in ("trade", "aggTrade", "kline", "bookTicker", "depthUpdate", "ticker", "miniTicker"))),
+            messages=int(total("tradebot_ingest_messages_total")),
             written_to_redis=self.writer.statistics.entries_written,
             backlog=self.writer.backlog,
-            reconnects=int(value("tradebot_ingest_reconnects_total")),
-            parse_errors=int(sum(sample.value for metric in self.metrics.parse_errors.collect() for sample in metric.samples if sample.name.endswith("_total"))),
-            gaps_repaired=int(sum(sample.value for metric in self.metrics.gaps_repaired.collect() for sample in metric.samples if sample.name.endswith("_total"))),
+            reconnects=int(total("tradebot_ingest_reconnects_total")),
+            parse_errors=int(total("tradebot_ingest_parse_errors_total")),
+            gaps_repaired=int(total("tradebot_ingest_gaps_repaired_total")),
         )
 
 

@@ -66,6 +66,15 @@ _ID_PARTS = {
 }
 
 
+def last_sequence(channel: str, milliseconds: int, sequence: int) -> int | None:
+    """The channel sequence number (`event.sequence`) of a stream's last entry id, the reverse of
+    entry_id_parts; None for an empty stream."""
+    if sequence < 0:
+        return None
+    time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
+    return milliseconds * MILLISECONDS if time_keyed else sequence
+
+
 def entry_id_parts(event: MarketEvent) -> tuple[int, int]:
     """(milliseconds, sequence) of the stream entry id for an event."""
     return _ID_PARTS[type(event)](event)

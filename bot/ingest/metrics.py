@@ -108,6 +108,10 @@ class IngestMetrics:
         self.backlog = Gauge("tradebot_ingest_backlog_events", "Events received but not yet written to Redis.", registry=r)
         self.rest_weight = Gauge("tradebot_rest_used_weight_1m", "REST request weight used in the current minute, as reported by the exchange.", registry=r)
 
+    def total(self, name: str) -> float:
+        """The sum of a counter over all its label values (e.g. every kind of parse error)."""
+        return sum(sample.value for metric in self.registry.collect() for sample in metric.samples if sample.name == name)
+
     def value(self, name: str, **labels: str) -> float:
         """A sample's current value, for tests and the status command."""
         sample = self.registry.get_sample_value(name, labels or None)

@@ -18,11 +18,11 @@ from typing import Callable
 import msgspec
 import structlog
 
-from bot.bus.redis_codec import EVENT_FIELD, encode_event
+from bot.bus.redis_codec import EVENT_FIELD, encode_event, last_sequence
 from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
-from bot.domain.events import MILLISECONDS, DepthUpdate, EventKind, MarketEvent, StreamMessage
+from bot.domain.events import DepthUpdate, EventKind, MarketEvent, StreamMessage
 from bot.domain.orderbook import OrderBook
 from bot.ingest.backfill import fetch_agg_trades, fetch_klines, fetch_trades
 from bot.ingest.books import BookKeeper
@@ -53,9 +53,13 @@ class IngestSettings:
     client: StreamClientSettings = field(default_factory=StreamClientSettings)
 
 
+def stream_name(symbol: str, stream: str) -> str:
+    """Binance's stream name, e.g. ('BTCUSDT', 'depth@100ms') -> 'btcusdt@depth@100ms'."""
+    return f"{symbol.lower()}@{stream}"
+
+
 def stream_names(symbols: list[str], streams: list[str]) -> list[str]:
-    """Binance stream names, e.g. ('BTCUSDT', 'depth@100ms') -> 'btcusdt@depth@100ms'."""
-    return [f"{symbol.lower()}@{stream}" for symbol in symbols for stream in streams]
+    return [stream_name(symbol, stream) for symbol in symbols for stream in streams]
 
 
 @dataclass
@@ -109,12 +113,9 @@ class IngestService:
             for stream in self._settings.streams:
                 channel = _channel_name(stream)
                 slot = await self._writer.load_cursor(channel, symbol)
-                last = None
-                if slot.sequence >= 0:
-                    time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
-                    last = slot.milliseconds * MILLISECONDS if time_keyed else slot.sequence
+                last = last_sequence(channel, slot.milliseconds, slot.sequence)
                 state = self._channels[(symbol, channel)] = _Channel(sequencer_for(symbol, channel, last), slot)
-                self._routes[f"{symbol.lower()}@{stream}"] = state
+                self._routes[stream_name(symbol, stream)] = state
                 if last is not None:
                     log.info("resuming channel after its recorded end", symbol=symbol, channel=channel, last=last)
 

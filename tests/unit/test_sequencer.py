@@ -47,3 +47,11 @@ def test_book_ticker_ids_only_grow_and_jumps_are_not_gaps():
     sequencer.accept(ticker(5))
     assert sequencer.check(ticker(50))[0] is Outcome.NEW
     assert sequencer.check(ticker(5))[0] is Outcome.DUPLICATE
+
+
+def test_a_streams_last_entry_id_gives_back_the_sequence_it_was_written_from():
+    from bot.bus.redis_codec import entry_id_parts, last_sequence
+
+    for channel, event in (("trade", trade(3_735_683_259)), ("kline_1m", kline(28_720_000))):
+        assert last_sequence(channel, *entry_id_parts(event)) == event.sequence
+    assert last_sequence("trade", -1, -1) is None
