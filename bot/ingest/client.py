@@ -44,6 +44,7 @@ from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdo
 log = structlog.get_logger(__name__)
 
 _SECOND_NS = 1_000_000_000
+_CONTROL_WINDOW_NS = 1_050_000_000
 # A replacement holds back what it reads until the old connection is done. Streams without an
 # exchange time (spot bookTicker) never tell us where it started: past this many it stops reading
 # and lets the exchange buffer for it instead of our memory.
@@ -279,7 +280,9 @@ class MarketStreamClient:
         return connection
 
     async def _subscribe_rest(self, connection: _Connection, batches: list[list[str]]) -> None:
-        limiter = RateLimiter(self._clock, self._settings.control_messages_per_second)
+        # A window a little over a second: messages sent exactly 1 s apart can arrive less than
+        # 1 s apart after network jitter, and Binance counts on arrival.
+        limiter = RateLimiter(self._clock, self._settings.control_messages_per_second, window_ns=_CONTROL_WINDOW_NS)
         limiter.record()  # the opening handshake counts against the first second too
         for batch in batches:
             wait_ns = limiter.wait_ns()
