@@ -20,6 +20,7 @@ from bot.domain.events import (
     MILLISECONDS,
     AggTrade,
     BookTicker,
+    DepthSnapshot,
     DepthUpdate,
     EventKind,
     Kline,
@@ -38,6 +39,7 @@ _DECODERS: dict[EventKind, msgspec.json.Decoder] = {
     EventKind.KLINE: msgspec.json.Decoder(Kline),
     EventKind.BOOK_TICKER: msgspec.json.Decoder(BookTicker),
     EventKind.DEPTH_UPDATE: msgspec.json.Decoder(DepthUpdate),
+    EventKind.DEPTH_SNAPSHOT: msgspec.json.Decoder(DepthSnapshot),
     EventKind.TICKER: msgspec.json.Decoder(Ticker),
     EventKind.MINI_TICKER: msgspec.json.Decoder(MiniTicker),
 }
@@ -59,6 +61,7 @@ _ID_PARTS = {
     Trade: _trade_id_parts,
     AggTrade: _trade_id_parts,
     DepthUpdate: _update_id_parts,
+    DepthSnapshot: _update_id_parts,
     BookTicker: _update_id_parts,
     Kline: _time_id_parts,
     Ticker: _time_id_parts,

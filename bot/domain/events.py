@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     KLINE = "kline"
     BOOK_TICKER = "bookTicker"
     DEPTH_UPDATE = "depthUpdate"
+    DEPTH_SNAPSHOT = "depthSnapshot"
     TICKER = "ticker"
     MINI_TICKER = "miniTicker"
 
@@ -134,6 +135,25 @@ class DepthUpdate(MarketEvent, frozen=True, kw_only=True):
     @property
     def sequence(self) -> int:
         return self.final_update_id
+
+
+class DepthSnapshot(MarketEvent, frozen=True, kw_only=True):
+    """A whole order book at update id `last_update_id`, as ingest's local book held it.
+
+    Ingest records one each time its book comes into sync and then periodically (a checkpoint),
+    so a reader of the record (the engine, a backtest) can rebuild the same book from the
+    record alone: load the latest snapshot, then apply the diffs after it. `ts_event` is when it
+    was taken (spot depth snapshots carry no exchange time), equal to `ts_init`.
+    """
+
+    kind = EventKind.DEPTH_SNAPSHOT
+    last_update_id: int
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+
+    @property
+    def sequence(self) -> int:
+        return self.last_update_id
 
 
 class Ticker(MarketEvent, frozen=True, kw_only=True):

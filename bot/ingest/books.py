@@ -15,7 +15,7 @@ import structlog
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock
-from bot.domain.events import MILLISECONDS, DepthUpdate
+from bot.domain.events import MILLISECONDS, DepthSnapshot, DepthUpdate
 from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
 from bot.ingest.backfill import fetch_depth_snapshot
 from bot.ingest.metrics import IngestMetrics
@@ -25,6 +25,9 @@ log = structlog.get_logger(__name__)
 
 _PUBLISH_INTERVAL_NS = 100 * MILLISECONDS
 _LEVELS_PUBLISHED = 20
+# How often an in-sync book is also written whole into the record (`depthSnapshot` stream), so
+# that a reader starting from any point of retained history finds a recent book to start from.
+CHECKPOINT_INTERVAL_NS = 300_000 * MILLISECONDS
 
 
 class BookKeeper:
@@ -53,6 +56,7 @@ class BookKeeper:
         self._books = {symbol: BookSynchronizer(symbol) for symbol in symbols}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._published_ns: dict[str, int] = {}
+        self._checkpointed_ns: dict[str, int] = {}
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -79,6 +83,8 @@ class BookKeeper:
             if self._listener is not None:
                 self._listener(sync.book)
             self._publish(event.symbol)
+            if event.ts_init - self._checkpointed_ns.get(event.symbol, 0) >= CHECKPOINT_INTERVAL_NS:
+                self._record_snapshot(sync.book, event.ts_init)
         elif self._sync_running(event.symbol):
             pass  # the snapshot request in flight will bridge the buffered diffs
         elif sync.book.last_update_id >= 0:
@@ -133,7 +139,19 @@ class BookKeeper:
         log.info("order book in sync", symbol=symbol, last_update_id=self._books[symbol].book.last_update_id)
         if self._on_in_sync is not None:
             self._on_in_sync(symbol)
+        self._record_snapshot(self._books[symbol].book, self._clock.now_ns())
         self._publish(symbol, force=True)
+
+    def _record_snapshot(self, book: OrderBook, now: int) -> None:
+        """Writes the whole in-sync book into the record: readers of the record rebuild their book
+        from it plus the diffs after it, exactly as ingest did from the REST snapshot."""
+        self._checkpointed_ns[book.symbol] = now
+        bids, asks = book.top(len(book.bids) + len(book.asks))
+        snapshot = DepthSnapshot(
+            symbol=book.symbol, ts_event=now, ts_init=now, last_update_id=book.last_update_id,
+            bids=tuple(bids), asks=tuple(asks),
+        )
+        self._writer.append(snapshot, 0)  # 0: not a received message, no receive-to-Redis latency
 
     def _publish(self, symbol: str, force: bool = False) -> None:
         sync = self._books.get(symbol)
