@@ -1,4 +1,4 @@
-"""Real BTCUSDT prices and small builders for the risk tests (`from risk_support import ...`).
+"""Real BTCUSDT and ETHUSDT prices and small builders for the risk tests (`from risk_support import ...`).
 
 The prices are Binance spot 1m klines of 2025-09-22 01:15 to 2025-09-25 01:13 UTC, bundled with
 the replay exchange (bot/sim/recordings/SOURCES.md: Karasik777/ForecastTest, MIT). Values are
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from bot.domain.trading import Fill, Liquidity, Side, Signal, SignalAction
 
-RECORDING = Path(__file__).parents[1] / "bot" / "sim" / "recordings" / "spot_BTCUSDT_1m_2025-09-22_2025-09-25.csv"
+RECORDINGS = Path(__file__).parents[1] / "bot" / "sim" / "recordings"
 SYMBOL = "BTCUSDT"
 
 
@@ -30,9 +30,17 @@ class Minute(NamedTuple):
     close: Decimal
 
 
-@lru_cache(maxsize=1)
 def btcusdt_minutes() -> tuple[Minute, ...]:
-    with RECORDING.open(newline="", encoding="utf-8") as handle:
+    return recorded_minutes("BTCUSDT")
+
+
+def ethusdt_minutes() -> tuple[Minute, ...]:
+    return recorded_minutes("ETHUSDT")
+
+
+@lru_cache(maxsize=2)
+def recorded_minutes(symbol: str) -> tuple[Minute, ...]:
+    with (RECORDINGS / f"spot_{symbol}_1m_2025-09-22_2025-09-25.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return tuple(
         Minute(

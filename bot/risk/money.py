@@ -20,7 +20,8 @@ from decimal import (
     Overflow,
 )
 
-EXACT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
+# 120 digits is far beyond any real balance; the Inexact trap, not the precision, is the guarantee.
+EXACT = Context(prec=120, rounding=ROUND_HALF_EVEN, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
 DIVISION = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 # Sizing rounds down so an order never asks for more than the cash or the limit allows.
 DIVISION_DOWN = Context(prec=34, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero, Overflow])
