@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import msgspec
 
-from bot.domain.trading import Signal, SignalAction, Side, TradingState
+from bot.domain.trading import Side, Signal, SignalAction, TradingState
 from bot.risk.decisions import (
     ExitIntent,
     ExitReason,
@@ -98,7 +98,8 @@ class RiskManager:
         settings, symbol = self._settings, decide.signal.symbol
         if trading_state is TradingState.REDUCING:
             return decide.deny(RiskReason.REDUCING_ONLY_EXITS, "trading is reducing: only exits are allowed")
-        action = PolicyAction(str(policy.action))
+        # By value, so the guards' own enum (StrEnum or plain Enum) or a bare string all work.
+        action = PolicyAction(getattr(policy.action, "value", policy.action))
         if action is PolicyAction.AVOID:
             return decide.deny(RiskReason.GUARD_AVOID, f"guards advise avoiding {symbol}")
         cooldown_until = self._cooldown_until_ns.get(symbol)
@@ -138,8 +139,7 @@ class RiskManager:
         for reason, room in rooms:
             if room < target:
                 capped_by.append(reason)
-            if room < value:
-                value = room
+            value = min(value, room)
         if value < settings.min_order_value or value <= 0:
             if not capped_by:
                 return decide.deny(RiskReason.BELOW_MIN_ORDER_VALUE, f"entry of {value} {settings.quote_asset} ({sizing_text}) is below the minimum {settings.min_order_value}")

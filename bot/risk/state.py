@@ -26,7 +26,7 @@ from decimal import Decimal
 import msgspec
 
 from bot.domain.trading import TradingState
-from bot.risk.money import ZERO, divide, multiply, subtract, utc_day
+from bot.risk.money import ZERO, divide, multiply, subtract
 from bot.risk.portfolio import Portfolio
 from bot.risk.settings import RiskSettings
 

@@ -12,7 +12,14 @@ from risk_support import SYMBOL, btcusdt_minutes, make_fill, make_signal
 
 from bot.domain.order_ids import client_order_id
 from bot.domain.trading import Side, SignalAction, TradingState
-from bot.risk import ALLOW_ALL, ExitReason, Portfolio, RiskManager, RiskReason, RiskSettings
+from bot.risk import (
+    ALLOW_ALL,
+    ExitReason,
+    Portfolio,
+    RiskManager,
+    RiskReason,
+    RiskSettings,
+)
 from bot.risk.money import utc_day
 
 D = Decimal
@@ -103,7 +110,7 @@ def test_halted_sends_no_exit_and_reducing_still_does(minutes) -> None:
     portfolio = entered(minutes[SLIDE_TOP])
     assert first_exit(manager, portfolio, minutes[: SLIDE_TOP + 60], SLIDE_TOP, TradingState.HALTED) == (None, [])
     assert manager.cooldown_until(SYMBOL) is None
-    minute, intents = first_exit(manager, portfolio, minutes, SLIDE_TOP, TradingState.REDUCING)
+    _, intents = first_exit(manager, portfolio, minutes, SLIDE_TOP, TradingState.REDUCING)
     assert intents[0].reason is ExitReason.STOP_LOSS
 
 
@@ -123,7 +130,8 @@ def test_the_cooldown_survives_a_snapshot_and_restore(minutes) -> None:
     settings = RiskSettings(stop_loss_pct=D("2"))
     manager = RiskManager(settings)
     portfolio = entered(minutes[SLIDE_TOP])
-    minute, _ = first_exit(manager, portfolio, minutes, SLIDE_TOP)
+    first_exit(manager, portfolio, minutes, SLIDE_TOP)
+    assert manager.cooldown_until(SYMBOL) is not None
     restored = RiskManager.restore(settings, manager.snapshot())
     assert restored.cooldown_until(SYMBOL) == manager.cooldown_until(SYMBOL)
     assert restored.snapshot() == manager.snapshot()

@@ -4,11 +4,17 @@ on real BTCUSDT/ETHUSDT prices (Binance 1m closes, 2025-09-22..25; tests/risk_su
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Context, Decimal
-from enum import StrEnum
+from enum import Enum
 
 import msgspec
 import pytest
-from risk_support import SYMBOL, btcusdt_minutes, ethusdt_minutes, make_fill, make_signal
+from risk_support import (
+    SYMBOL,
+    btcusdt_minutes,
+    ethusdt_minutes,
+    make_fill,
+    make_signal,
+)
 
 from bot.domain.order_ids import client_order_id
 from bot.domain.trading import OrderType, Side, SignalAction, TradingState
@@ -91,7 +97,7 @@ def test_caution_shrinks_the_entry_by_the_guards_multiplier_and_never_grows_it(m
 
 
 def test_the_guards_own_enum_is_read_by_value(minutes) -> None:
-    class GuardsPolicyAction(StrEnum):  # stands in for the guards' type: same values, other class
+    class GuardsPolicyAction(Enum):  # stands in for the guards' type: same values, other class
         AVOID = "AVOID"
 
     class GuardsOutcome(msgspec.Struct, frozen=True):

@@ -26,11 +26,11 @@ def slide_bottom(minutes) -> int:
     return min(range(ENTRY, ENTRY + 60), key=lambda index: minutes[index].close)
 
 
-def losing_round_trip(portfolio: Portfolio, minutes, quantity: D = D("0.01"), first_number: int = 1) -> int:
+def losing_round_trip(portfolio: Portfolio, minutes, quantity: str = "0.01", first_number: int = 1) -> int:
     """Buy at the top of the slide, sell at its bottom; returns the index of the sell."""
     bottom = slide_bottom(minutes)
-    portfolio.apply_fill(make_fill(first_number, Side.BUY, minutes[ENTRY].close, quantity, minutes[ENTRY].ts))
-    portfolio.apply_fill(make_fill(first_number + 1, Side.SELL, minutes[bottom].close, quantity, minutes[bottom].ts))
+    portfolio.apply_fill(make_fill(first_number, Side.BUY, minutes[ENTRY].close, D(quantity), minutes[ENTRY].ts))
+    portfolio.apply_fill(make_fill(first_number + 1, Side.SELL, minutes[bottom].close, D(quantity), minutes[bottom].ts))
     return bottom
 
 
