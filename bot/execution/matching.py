@@ -41,7 +41,3 @@ def slipped_price(quote_price: Decimal, side: Side, slippage_bps: Decimal, tick_
 
 def notional(slices: Iterable[PriceLevel]) -> Decimal:
     return sum((price * quantity for price, quantity in slices), Decimal(0))
-
-
-def filled_quantity(slices: Iterable[PriceLevel]) -> Decimal:
-    return sum((quantity for _, quantity in slices), Decimal(0))

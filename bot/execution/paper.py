@@ -47,7 +47,7 @@ from bot.domain.trading import Fill, Liquidity, Order, OrderRequest, OrderStatus
 from bot.execution.broker import ExecutionReport
 from bot.execution.fees import FeeSettings
 from bot.execution.market_view import MarketView
-from bot.execution.matching import filled_quantity, notional, slipped_price, walk_book
+from bot.execution.matching import notional, slipped_price, walk_book
 
 ZERO = Decimal(0)
 STATE_FORMAT = 1
@@ -312,7 +312,11 @@ class PaperBroker:
     def _release(self, order: Order, amount: Decimal) -> None:
         rules = self._rules[order.symbol]
         asset = rules.quote_asset if order.side is Side.BUY else rules.base_asset
-        self._locked[asset] -= amount
+        left = self._locked[asset] - amount
+        if left:
+            self._locked[asset] = left
+        else:
+            del self._locked[asset]  # nothing held: no key, rather than a zero with 13 decimals
         self._add(asset, amount)
 
     def _add(self, asset: str, amount: Decimal) -> None:
