@@ -77,17 +77,17 @@ class PaperBroker:
         rules: Mapping[str, SymbolRules],
         market: MarketView,
         balances: Mapping[str, Decimal],
-        fees: FeeSettings | None = None,
-        slippage_bps: Decimal = ZERO,
-        *,
+        fees: FeeSettings,
+        slippage_bps: Decimal,
         clock: Clock,
+        *,
         book_depth: int = 1000,
     ) -> None:
         if slippage_bps < 0:
             raise ValueError(f"slippage_bps must be >= 0, got {slippage_bps}")
         self._rules = dict(rules)
         self._market = market
-        self._fees = fees or FeeSettings()
+        self._fees = fees
         self._slippage_bps = slippage_bps
         self._clock = clock
         self._book_depth = book_depth

@@ -43,7 +43,7 @@ def paper_venue(balances: dict[str, Decimal], book_depth: int | None = None) -> 
     market = BookMarketView()
     market.load_snapshot("BTCUSDT", last_update_id, bids, asks)
     clock = ManualClock(SNAPSHOT_TIME_NS)
-    broker = PaperBroker(all_rules(), market, balances, FeeSettings(), Decimal(0), clock=clock)
+    broker = PaperBroker(all_rules(), market, balances, FeeSettings(), Decimal(0), clock)
 
     async def trade(event: Trade) -> list[ExecutionReport]:
         clock.set(max(clock.now_ns(), event.ts_event))

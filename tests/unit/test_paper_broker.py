@@ -43,7 +43,7 @@ def book_market() -> BookMarketView:
 
 
 def paper(balances: dict[str, Decimal], market=None, fees: FeeSettings | None = None, slippage_bps: str = "0") -> PaperBroker:
-    return PaperBroker(all_rules(), market or book_market(), balances, fees, D(slippage_bps), clock=ManualClock(SNAPSHOT_TIME_NS))
+    return PaperBroker(all_rules(), market or book_market(), balances, fees or FeeSettings(), D(slippage_bps), ManualClock(SNAPSHOT_TIME_NS))
 
 
 def first_book_ticker() -> BookTicker:
