@@ -1,0 +1,1 @@
+"""Execution: the Broker protocol, the paper broker, and (later) the live broker."""
