@@ -36,3 +36,45 @@ class RedisKeys:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"
 
+
+    # ---- the engine and its ledger (docs/redis-layout.md, "Engine and ledger") ----
+
+    def decisions(self) -> str:
+        """A stream with one entry per strategy signal and what was decided about it."""
+        return f"{self.namespace}:engine:decisions"
+
+    def engine_snapshots(self) -> str:
+        """A hash of the engine's money state (portfolio, broker, risk, trading state) as JSON."""
+        return f"{self.namespace}:engine:snapshots"
+
+    def commands(self) -> str:
+        """A stream of operator commands (halt, reduce, resume) for the engine."""
+        return f"{self.namespace}:engine:commands"
+
+    def orders(self) -> str:
+        """A hash: client order id -> the order's latest state (JSON)."""
+        return f"{self.namespace}:ledger:orders"
+
+    def fills(self) -> str:
+        """A stream of every fill, in the order booked."""
+        return f"{self.namespace}:ledger:fills"
+
+    def positions(self) -> str:
+        """A hash: symbol -> open position (JSON)."""
+        return f"{self.namespace}:ledger:positions"
+
+    def balances(self) -> str:
+        """A hash: asset -> cash balance (decimal string)."""
+        return f"{self.namespace}:ledger:balances"
+
+    def account(self) -> str:
+        """A hash: equity, PnL, fees, trading state and its reason, as of the last commit."""
+        return f"{self.namespace}:ledger:account"
+
+    def state_changes(self) -> str:
+        """A stream of TradingState transitions with their cause."""
+        return f"{self.namespace}:ledger:state_changes"
+
+    def assessments(self) -> str:
+        """A hash: symbol -> the guards' latest assessment and recommendation (JSON)."""
+        return f"{self.namespace}:guards:assessments"

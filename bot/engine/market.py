@@ -3,7 +3,7 @@
 Books come from `depthSnapshot` entries plus the `depthUpdate` diffs after them, with the same
 pure procedure ingest used (`bot.domain.orderbook.BookSynchronizer`), so the engine's book at a
 given update id is ingest's book at that id. Best bid/ask comes from the book when it is in sync,
-else from the last bookTicker. This is the `MarketView` the paper broker fills against.
+else from the last bookTicker. This is the `MarketView` (bot.execution.market_view) the paper broker fills against.
 """
 
 from __future__ import annotations
@@ -93,13 +93,13 @@ class MarketState:
         return market.best_ask if market else None
 
     def book_levels(self, symbol: str, side: Side, depth: int) -> list[Level]:
-        """Levels a taker order on `side` would consume (asks for a BUY), best first; empty
-        unless the book is in sync."""
+        """The best `depth` levels of the resting `side` (Side.SELL: the asks a BUY takes), best
+        first, as `bot.execution.market_view.MarketView` defines it; empty without a book."""
         market = self.symbols.get(symbol)
         if market is None or not market.book_in_sync:
             return []
         bids, asks = market.book.book.top(depth)
-        return asks if side is Side.BUY else bids
+        return bids if side is Side.BUY else asks
 
     def last_trade_price(self, symbol: str) -> Decimal | None:
         market = self.symbols.get(symbol)

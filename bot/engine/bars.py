@@ -1,0 +1,52 @@
+"""Getting each strategy the closed bars it asked for.
+
+A strategy names a bar interval. When the record has that symbol's `kline_<interval>` channel,
+the closed klines are its bars; otherwise the engine builds them from the symbol's trades
+(`bot.features.bars.TradeBarBuilder`), so a strategy runs on any record that has trades, e.g.
+the bundled recording, which has no klines. Which source is used is decided once, from the
+configured channels, so it never depends on which event happens to arrive first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.domain.events import Kline, MarketEvent, Trade
+from bot.domain.trading import Signal
+from bot.features.bars import TradeBarBuilder
+from bot.strategy import Strategy
+
+
+class BarRouter:
+    def __init__(self, strategies: Sequence[Strategy], kline_channels: Iterable[tuple[str, str]] = ()) -> None:
+        """`kline_channels`: (symbol, interval) pairs whose closed klines are in the record."""
+        from_klines = set(kline_channels)
+        self._by_bar: dict[tuple[str, str], list[Strategy]] = {}
+        self._by_symbol: dict[str, list[Strategy]] = {}
+        self._builders: dict[str, list[TradeBarBuilder]] = {}
+        for strategy in strategies:
+            key = (strategy.symbol, strategy.interval)
+            self._by_bar.setdefault(key, []).append(strategy)
+            self._by_symbol.setdefault(strategy.symbol, []).append(strategy)
+            if key not in from_klines and not any(b.interval == strategy.interval for b in self._builders.get(strategy.symbol, [])):
+                self._builders.setdefault(strategy.symbol, []).append(TradeBarBuilder(strategy.symbol, strategy.interval))
+        self._from_klines = from_klines
+
+    def route(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
+        """Signals of every strategy this event (or the bars it closed) reached, in a fixed order."""
+        signals: list[tuple[Strategy, Signal]] = []
+        if isinstance(event, Trade):
+            for builder in self._builders.get(event.symbol, ()):
+                for bar in builder.add(event):
+                    self._on_bar(bar, signals)
+            for strategy in self._by_symbol.get(event.symbol, ()):
+                signal = strategy.on_trade(event)
+                if signal is not None:
+                    signals.append((strategy, signal))
+        elif isinstance(event, Kline) and event.is_closed and (event.symbol, event.interval) in self._from_klines:
+            self._on_bar(event, signals)
+        return signals
+
+    def _on_bar(self, bar: Kline, signals: list[tuple[Strategy, Signal]]) -> None:
+        for strategy in self._by_bar.get((bar.symbol, bar.interval), ()):
+            signals.append((strategy, strategy.on_bar(bar)))

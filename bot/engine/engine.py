@@ -1,0 +1,216 @@
+"""The trading engine: one market event at a time, from features to the broker.
+
+Per event of a traded symbol, in this order:
+  1. the engine clock moves to the event's exchange time (never backwards, never the wall clock);
+  2. market state (books, quotes, last price), guard windows, bar builders, then every strategy
+     on that symbol's closed bars and trades;
+  3. the broker sees the event (the paper broker fills resting limit orders on trades through);
+  4. stop-loss / take-profit exits on trades, then each strategy signal through guards, risk and
+     the broker; every signal becomes a recorded `Decision`;
+  5. every `guard_interval` of exchange time the guards are assessed for the record, and a
+     CRITICAL market may close the position;
+  6. the trading-state machine looks at the day's losses.
+
+`warm(event)` runs only step 2: after a restart the engine replays the already-handled record
+through it to rebuild what it knew, while money (portfolio, broker, risk) comes back from the
+ledger's snapshots. Signals during warm-up were already decided and are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from bot.clock import ManualClock
+from bot.domain.events import AggTrade, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.rejections import OrderRejected
+from bot.domain.trading import GuardLevel, OrderType, Signal, SignalAction, Side
+from bot.engine.bars import BarRouter
+from bot.engine.market import MarketState
+from bot.engine.metrics import EngineMetrics
+from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAssessment
+from bot.execution.broker import Broker, ExecutionReport, rejected_report
+from bot.guards import Guard, evaluate_policy
+from bot.risk import ExitIntent, Portfolio, RiskManager, TradingStateMachine
+from bot.strategy import Strategy
+
+# Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only
+# the receive time, which must not move the engine's clock.
+_EXCHANGE_TIMED = (Trade, AggTrade, Kline, DepthUpdate)
+
+
+class TradingEngine:
+    def __init__(
+        self,
+        strategies: Sequence[Strategy],
+        guards: Mapping[str, Sequence[Guard]],
+        risk: RiskManager,
+        state_machine: TradingStateMachine,
+        portfolio: Portfolio,
+        broker: Broker,
+        market: MarketState,
+        clock: ManualClock,
+        metrics: EngineMetrics,
+        guard_interval_ns: int,
+        close_on_critical: bool = False,
+    ) -> None:
+        self.strategies = list(strategies)
+        self.guards = {symbol: list(symbol_guards) for symbol, symbol_guards in guards.items()}
+        self.risk = risk
+        self.state_machine = state_machine
+        self.portfolio = portfolio
+        self.broker = broker
+        self.market = market
+        self.clock = clock
+        self.metrics = metrics
+        self.bars = BarRouter(self.strategies)
+        self._guard_interval_ns = guard_interval_ns
+        self._close_on_critical = close_on_critical
+        self._next_assessment: dict[str, int] = {}
+        self.outputs = EngineOutputs()
+
+    # ---- per event ---------------------------------------------------------------------------
+
+    def warm(self, event: MarketEvent) -> None:
+        """Rebuilds market knowledge from an already-handled event; decides nothing."""
+        self._observe(event)
+        self._assessment_due(event.symbol)
+
+    async def handle(self, event: MarketEvent) -> None:
+        signals = self._observe(event)
+        symbol = event.symbol
+        if symbol not in self.market.symbols:
+            return
+        for report in self.broker.observe_market(event):
+            self._book(report)
+        if isinstance(event, Trade | AggTrade):
+            await self._exits(symbol, event.price)
+        for strategy, signal in signals:
+            await self._decide(strategy, signal)
+        if self._assessment_due(symbol):
+            await self._assess(symbol)
+        self._watch_losses()
+
+    def take_outputs(self) -> EngineOutputs:
+        outputs, self.outputs = self.outputs, EngineOutputs()
+        return outputs
+
+    def _observe(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
+        self.metrics.events[event.kind.value] = self.metrics.events.get(event.kind.value, 0) + 1
+        if isinstance(event, _EXCHANGE_TIMED) and event.ts_event > self.clock.now_ns():
+            self.clock.set(event.ts_event)
+        if self.market.apply(event) is None:
+            return []
+        if not isinstance(event, DepthUpdate | DepthSnapshot):
+            for guard in self.guards.get(event.symbol, ()):
+                guard.observe(event)
+        return self.bars.route(event)
+
+    # ---- decisions ----------------------------------------------------------------------------
+
+    async def _decide(self, strategy: Strategy, signal: Signal) -> None:
+        self.metrics.signal(signal.strategy, signal.action.value)
+        now = self.clock.now_ns()
+        price = self.market.last_trade_price(signal.symbol) or self.market.mark(signal.symbol)
+        verdicts = [guard.verdict(now) for guard in self.guards.get(signal.symbol, ())]
+        policy = evaluate_policy(verdicts, signal.action if signal.action is not SignalAction.HOLD else None)
+        order_id = order_status = reject_reason = None
+        quantity = None
+        if signal.action is SignalAction.HOLD or price is None:
+            outcome, text = ("hold", "nothing to do") if price is not None else ("no_price", "no trade or quote seen yet")
+        else:
+            decision = self.risk.assess(
+                signal, policy, self.portfolio, price, now, self.state_machine.state, marks=self.market.marks(),
+            )
+            outcome, text, quantity = decision.reason.value, decision.text, decision.quantity
+            if decision.approved:
+                report = await self._submit(decision.to_order_request(OrderType.MARKET))
+                order_id, order_status = report.order.client_order_id, report.order.status.value
+                reject_reason = report.order.reject_reason or None
+                if report.fills and decision.side is Side.BUY and (decision.stop_price or decision.take_profit_price):
+                    self.portfolio.set_exit_prices(signal.symbol, decision.stop_price, decision.take_profit_price)
+        self.outputs.decisions.append(Decision(
+            ts=now, symbol=signal.symbol, strategy=signal.strategy, action=signal.action,
+            strength=signal.strength, trigger=signal.trigger, reason=signal.reason, price=price,
+            guard_level=policy.level, guard_action=policy.action.value, guard_reasons=tuple(policy.reasons),
+            risk_outcome=outcome, risk_text=text, quantity=quantity, order_id=order_id,
+            order_status=order_status, reject_reason=reject_reason,
+        ))
+
+    async def _exits(self, symbol: str, price: Decimal) -> None:
+        if self.portfolio.position(symbol) is None:
+            return
+        now = self.clock.now_ns()
+        for intent in self.risk.check_exits(self.portfolio, symbol, price, now, self.state_machine.state):
+            await self._exit(intent)
+
+    async def _exit(self, intent: ExitIntent) -> None:
+        request = intent.to_order_request()
+        if request.client_order_id in self.outputs.orders:
+            return
+        await self._submit(request)
+
+    async def _submit(self, request) -> ExecutionReport:
+        try:
+            report = await self.broker.submit(request)
+        except OrderRejected as error:
+            report = rejected_report(request, error, self.clock.now_ns())
+        self._book(report)
+        return report
+
+    def _book(self, report: ExecutionReport) -> None:
+        order = report.order
+        self.outputs.orders[order.client_order_id] = order
+        self.metrics.order(order.side.value, order.status.value)
+        for fill in report.fills:
+            if self.portfolio.apply_fill(fill):
+                self.outputs.fills.append(fill)
+                self.metrics.fill(fill.side.value)
+        self.outputs.account_changed = True
+
+    # ---- guards and the account ------------------------------------------------------------
+
+    def _assessment_due(self, symbol: str) -> bool:
+        now = self.clock.now_ns()
+        due = self._next_assessment.get(symbol)
+        if due is not None and now < due:
+            return False
+        self._next_assessment[symbol] = now - now % self._guard_interval_ns + self._guard_interval_ns
+        return due is not None
+
+    async def _assess(self, symbol: str) -> None:
+        now = self.clock.now_ns()
+        verdicts = [guard.verdict(now) for guard in self.guards.get(symbol, ())]
+        for verdict in verdicts:
+            self.metrics.verdict(verdict.guard, verdict.level.name)
+        policy = evaluate_policy(verdicts, None)
+        self.outputs.assessments[symbol] = SymbolAssessment(
+            symbol=symbol, ts=now, level=policy.level, action=policy.action.value,
+            recommendation=policy.recommendation, reasons=tuple(policy.reasons), verdicts=tuple(verdicts),
+        )
+        if self._close_on_critical and policy.level is GuardLevel.CRITICAL and self.portfolio.position(symbol) is not None:
+            position = self.portfolio.position(symbol)
+            price = self.market.last_trade_price(symbol)
+            if price is not None:
+                await self._exit(ExitIntent.guard_exit(position, price, now, policy.reasons))
+
+    def _watch_losses(self) -> None:
+        transition = self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns())
+        if transition is not None:
+            self.outputs.state_changes.append(StateChange(
+                ts=transition.ts, previous=transition.previous.value, state=transition.state.value,
+                cause=transition.cause, reason=transition.reason,
+            ))
+            self.outputs.account_changed = True
+
+    def command(self, name: str, reason: str) -> None:
+        """Applies an operator command (halt / reduce / resume) at the engine's time."""
+        now = self.clock.now_ns()
+        before = self.state_machine.state
+        transition = {"halt": self.state_machine.halt, "reduce": self.state_machine.reduce, "resume": self.state_machine.resume}[name]
+        result = transition(reason, now) if name != "resume" else transition(now, reason=reason)
+        if result is not None or self.state_machine.state is not before:
+            self.outputs.state_changes.append(StateChange(
+                ts=now, previous=before.value, state=self.state_machine.state.value, cause="command", reason=reason,
+            ))
+            self.outputs.account_changed = True
