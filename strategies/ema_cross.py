@@ -9,7 +9,11 @@ from typing import ClassVar
 from pydantic import Field
 
 from bot.features.averages import ExponentialMovingAverage
-from bot.strategy.moving_average_cross import MovingAverage, MovingAverageCross, MovingAverageCrossConfig
+from bot.strategy.moving_average_cross import (
+    MovingAverage,
+    MovingAverageCross,
+    MovingAverageCrossConfig,
+)
 
 
 class EmaCrossConfig(MovingAverageCrossConfig):

@@ -7,7 +7,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.features.averages import SimpleMovingAverage
-from bot.strategy.moving_average_cross import MovingAverage, MovingAverageCross, MovingAverageCrossConfig
+from bot.strategy.moving_average_cross import (
+    MovingAverage,
+    MovingAverageCross,
+    MovingAverageCrossConfig,
+)
 
 
 class SmaCrossConfig(MovingAverageCrossConfig):

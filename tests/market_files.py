@@ -11,7 +11,7 @@ import csv
 import gzip
 import json
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from bot.domain.events import MILLISECONDS, Kline, Trade
@@ -23,7 +23,7 @@ ETH_2025 = "spot_ETHUSDT_1m_2025-09-22_2025-09-25.csv"
 TRADES_RECORDING = "spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
 
 
-@lru_cache(maxsize=None)
+@cache
 def recorded_klines(file_name: str, interval: str = "1m") -> tuple[Kline, ...]:
     """The closed 1m klines of a bundled CSV (header open_time_ms,open,...,taker_buy_quote)."""
     symbol = file_name.split("_")[1]
@@ -46,7 +46,7 @@ def recorded_klines(file_name: str, interval: str = "1m") -> tuple[Kline, ...]:
     return tuple(bars)
 
 
-@lru_cache(maxsize=None)
+@cache
 def recorded_trades() -> tuple[Trade, ...]:
     """The 19,904 BTCUSDT trades of the bundled websocket recording, in arrival order."""
     trades = []

@@ -35,8 +35,19 @@ NO_TRADE_ID = -1
 class _Accumulator:
     """The trades of one interval so far."""
 
-    __slots__ = ("open", "high", "low", "close", "volume", "quote_volume", "taker_base", "taker_quote",
-                 "count", "first_id", "last_id")
+    __slots__ = (
+        "close",
+        "count",
+        "first_id",
+        "high",
+        "last_id",
+        "low",
+        "open",
+        "quote_volume",
+        "taker_base",
+        "taker_quote",
+        "volume",
+    )
 
     def __init__(self, previous_close: Decimal) -> None:
         self.open = self.high = self.low = self.close = previous_close

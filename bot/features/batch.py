@@ -9,7 +9,13 @@ from collections.abc import Callable, Sequence
 
 from bot.domain.events import Kline
 from bot.features.rolling import log_return, zscore
-from bot.features.spec import FEATURE_SPEC, BarInputs, FeatureDefinition, FeatureKind, FeatureSpec
+from bot.features.spec import (
+    FEATURE_SPEC,
+    BarInputs,
+    FeatureDefinition,
+    FeatureKind,
+    FeatureSpec,
+)
 from bot.features.wilder import rsi_from_averages, true_range
 from bot.features.window import mean, sample_std
 

@@ -16,7 +16,13 @@ import msgspec
 
 from bot.domain.events import Kline
 from bot.features.averages import ExponentialMovingAverage, SimpleMovingAverage
-from bot.features.rolling import HighestHigh, LogReturn, LowestLow, RollingVolatility, VolumeZScore
+from bot.features.rolling import (
+    HighestHigh,
+    LogReturn,
+    LowestLow,
+    RollingVolatility,
+    VolumeZScore,
+)
 from bot.features.wilder import AverageTrueRange, RelativeStrengthIndex
 
 

@@ -76,7 +76,8 @@ def _problem(detail: Mapping[str, Any], allowed: list[str]) -> tuple[str, str]:
         return parameter, str(cause)  # our validators' messages already show the value
     if kind in _BOUNDS:
         name, phrase = _BOUNDS[kind]
-        reason = f"{phrase} {context.get(name)}"
+        bound = context.get(name)
+        reason = f"{phrase} {bound:g}" if isinstance(bound, float) else f"{phrase} {bound}"
     else:
         reason = _EXPECTATIONS.get(kind) or str(detail["msg"])
     return parameter, f"{reason} (got {detail.get('input')!r})"

@@ -9,34 +9,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from market_files import BTC_2020, BTC_2025, ETH_2025, recorded_klines
+from pandas_reference import bars_frame, seeded_ewm, wilder_atr, wilder_rsi
 
 from bot.features.averages import ExponentialMovingAverage, SimpleMovingAverage
-from bot.features.rolling import HighestHigh, LogReturn, LowestLow, RollingVolatility, VolumeZScore
+from bot.features.rolling import (
+    HighestHigh,
+    LogReturn,
+    LowestLow,
+    RollingVolatility,
+    VolumeZScore,
+)
 from bot.features.wilder import AverageTrueRange, RelativeStrengthIndex
 
 FILES = [BTC_2025, BTC_2020, ETH_2025]
 
 
 def frame(file_name: str) -> pd.DataFrame:
-    bars = recorded_klines(file_name)
-    return pd.DataFrame(
-        {
-            "high": [float(bar.high) for bar in bars],
-            "low": [float(bar.low) for bar in bars],
-            "close": [float(bar.close) for bar in bars],
-            "volume": [float(bar.volume) for bar in bars],
-        }
-    )
-
-
-def seeded_ewm(values: pd.Series, period: int, alpha: float) -> pd.Series:
-    """EMA seeded with the mean of the first `period` values, via pandas' recursive ewm."""
-    result = pd.Series(np.nan, index=values.index)
-    valid = values.dropna()
-    seeded = valid.iloc[period - 1:].copy()
-    seeded.iloc[0] = valid.iloc[:period].mean()
-    result.loc[seeded.index] = seeded.ewm(alpha=alpha, adjust=False).mean()
-    return result
+    return bars_frame(recorded_klines(file_name))
 
 
 def incremental(calculator, columns: list[pd.Series]) -> list[float]:  # type: ignore[no-untyped-def]
@@ -65,18 +54,9 @@ def test_moving_averages_match_pandas(file_name: str) -> None:
 def test_wilder_rsi_and_atr_match_pandas(file_name: str) -> None:
     data = frame(file_name)
     period = 14
-    change = data.close.diff()
-    gains = seeded_ewm(change.clip(lower=0), period, 1 / period)
-    losses = seeded_ewm((-change).clip(lower=0), period, 1 / period)
-    expected_rsi = 100 - 100 / (1 + gains / losses)
-    assert_series_close(incremental(RelativeStrengthIndex(period), [data.close]), expected_rsi)
-
-    previous_close = data.close.shift(1)
-    true_range = pd.concat(
-        [data.high - data.low, (data.high - previous_close).abs(), (data.low - previous_close).abs()], axis=1
-    ).max(axis=1)
+    assert_series_close(incremental(RelativeStrengthIndex(period), [data.close]), wilder_rsi(data.close, period))
     assert_series_close(
-        incremental(AverageTrueRange(period), [data.high, data.low, data.close]), seeded_ewm(true_range, period, 1 / period)
+        incremental(AverageTrueRange(period), [data.high, data.low, data.close]), wilder_atr(data, period)
     )
 
 

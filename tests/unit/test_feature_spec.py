@@ -10,7 +10,13 @@ import pytest
 from market_files import BTC_2020, BTC_2025, ETH_2025, recorded_klines
 
 from bot.features.batch import compute_features_batch
-from bot.features.spec import FEATURE_SPEC, FeatureDefinition, FeatureKind, FeatureSet, FeatureSpec
+from bot.features.spec import (
+    FEATURE_SPEC,
+    FeatureDefinition,
+    FeatureKind,
+    FeatureSet,
+    FeatureSpec,
+)
 
 
 @pytest.mark.parametrize("file_name", [BTC_2025, BTC_2020, ETH_2025])
