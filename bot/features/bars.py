@@ -116,7 +116,8 @@ class TradeBarBuilder:
 
     @property
     def forming(self) -> Kline | None:
-        """The bar being formed, as an open (is_closed=False) kline, or None before any trade."""
+        """The bar being formed, as an open (is_closed=False) kline with ts_init 0, or None before
+        any trade."""
         if self._open_time is None or self._bar is None:
             return None
         return self._kline(self._open_time, self._bar, ts_init=0, closed=False)
