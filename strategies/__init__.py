@@ -1,6 +1,7 @@
 """User strategies, one file each with its config class beside it.
 
-The engine loads them by name from here. The first strategies (sma_cross, ema_cross,
-rsi_reversion, breakout) arrive with the trading engine (not written yet); the ingest
-daemon needs none.
+`bot.strategy.registry.load_strategy(name, symbol, parameters)` loads `strategies/<name>.py` by
+module name; each module defines `STRATEGY`, a `bot.strategy.BarStrategy` subclass whose `name`
+is the module name and whose `config_type` (a pydantic model, extra keys forbidden) validates
+the parameters. Modules whose names start with "_" are helpers, not strategies.
 """

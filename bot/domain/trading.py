@@ -26,7 +26,8 @@ class SignalAction(StrEnum):
 class Signal(msgspec.Struct, frozen=True, kw_only=True):
     """A strategy's intent for one symbol at one moment.
 
-    `trigger` names the market event that caused it (e.g. `kline_1m:1723161240000` or
+    `trigger` names the market event that caused it (e.g. `kline_1m:1723161240000000000`, a
+    bar's open time in ns, or
     `trade:3735683259`); together with strategy and symbol it makes order ids deterministic.
     `stop_price` / `take_profit_price` are optional exits the strategy suggests (e.g. an ATR
     stop); risk may apply its own instead.

@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 
 BOT = Path(__file__).parents[2] / "bot"
+STRATEGIES = BOT.parent / "strategies"
 PURE_MODULES = sorted(
-    [*BOT.glob("domain/*.py"), BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py"]
+    [
+        *BOT.glob("domain/*.py"), *BOT.glob("features/*.py"), *BOT.glob("strategy/*.py"), *STRATEGIES.glob("*.py"),
+        BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py",
+    ]
 )
 IO_LIBRARIES = {"asyncio", "redis", "websockets", "aiohttp", "binance", "socket", "subprocess", "requests", "httpx", "urllib", "http"}
 WALL_CLOCK_CALLS = {("time", "time"), ("time", "time_ns"), ("time", "monotonic"), ("time", "perf_counter"), ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
@@ -34,7 +38,7 @@ def wall_clock_reads(tree: ast.AST) -> list[str]:
     return reads
 
 
-@pytest.mark.parametrize("module", PURE_MODULES, ids=lambda path: str(path.relative_to(BOT)))
+@pytest.mark.parametrize("module", PURE_MODULES, ids=lambda path: str(path.relative_to(BOT.parent)))
 def test_pure_module_imports_no_io_and_reads_no_clock(module: Path) -> None:
     tree = ast.parse(module.read_text(encoding="utf-8"))
     assert imported_roots(tree) & IO_LIBRARIES == set()

@@ -1,0 +1,46 @@
+"""Moving averages of one input series (usually closes)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from bot.features.window import finite, mean, require_period
+
+
+class SimpleMovingAverage:
+    """Mean of the last `period` inputs; None until `period` inputs were seen."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, value: float) -> float | None:
+        finite((value,))
+        self._window.append(value)
+        if len(self._window) == self.period:
+            self.value = mean(self._window)
+        return self.value
+
+
+class ExponentialMovingAverage:
+    """EMA with alpha = 2 / (period + 1), seeded with the simple mean of the first `period`
+    inputs (TA-Lib's convention), so the value does not depend on an arbitrary first input and
+    a batch job can reproduce it from the same bars. None until `period` inputs were seen."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self.alpha = 2.0 / (self.period + 1)
+        self._seed: list[float] = []
+        self.value: float | None = None
+
+    def update(self, value: float) -> float | None:
+        finite((value,))
+        if self.value is None:
+            self._seed.append(value)
+            if len(self._seed) == self.period:
+                self.value = mean(self._seed)
+                self._seed = []
+        else:
+            self.value = self.value + self.alpha * (value - self.value)
+        return self.value

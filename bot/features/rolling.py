@@ -1,0 +1,105 @@
+"""Rolling-window features: extremes, returns, volatility and volume surprise."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from bot.features.window import finite, mean, require_period, sample_std
+
+
+class HighestHigh:
+    """Highest input over the last `period` bars, the current one included. A strategy that
+    wants the high *before* the current bar reads `value` before calling `update`."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, high: float) -> float | None:
+        finite((high,))
+        self._window.append(high)
+        if len(self._window) == self.period:
+            self.value = max(self._window)
+        return self.value
+
+
+class LowestLow:
+    """Lowest input over the last `period` bars, the current one included."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, low: float) -> float | None:
+        finite((low,))
+        self._window.append(low)
+        if len(self._window) == self.period:
+            self.value = min(self._window)
+        return self.value
+
+
+def log_return(close: float, previous_close: float) -> float:
+    if close <= 0.0 or previous_close <= 0.0:
+        raise ValueError(f"log return needs positive prices, got {previous_close!r} -> {close!r}")
+    return math.log(close / previous_close)
+
+
+class LogReturn:
+    """ln(close / previous close); None for the first bar."""
+
+    def __init__(self) -> None:
+        self._previous: float | None = None
+        self.value: float | None = None
+
+    def update(self, close: float) -> float | None:
+        finite((close,))
+        if self._previous is not None:
+            self.value = log_return(close, self._previous)
+        self._previous = close
+        return self.value
+
+
+class RollingVolatility:
+    """Sample standard deviation (ddof=1) of the last `period` log returns, per bar (not
+    annualised). Needs `period + 1` closes."""
+
+    def __init__(self, period: int = 20) -> None:
+        self.period = require_period(period, minimum=2)
+        self._returns = LogReturn()
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, close: float) -> float | None:
+        change = self._returns.update(close)
+        if change is not None:
+            self._window.append(change)
+            if len(self._window) == self.period:
+                self.value = sample_std(self._window)
+        return self.value
+
+
+def zscore(value: float, window: deque[float] | list[float]) -> float:
+    """How many sample standard deviations `value` lies from the window's mean; 0 when the
+    window does not vary (a flat market is not a surprise)."""
+    spread = sample_std(window)
+    return 0.0 if spread == 0.0 else (value - mean(window)) / spread
+
+
+class VolumeZScore:
+    """Z-score of the current bar's volume against the last `period` volumes, the current one
+    included (pandas' `(v - v.rolling(n).mean()) / v.rolling(n).std()`)."""
+
+    def __init__(self, period: int = 20) -> None:
+        self.period = require_period(period, minimum=2)
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, volume: float) -> float | None:
+        finite((volume,))
+        self._window.append(volume)
+        if len(self._window) == self.period:
+            self.value = zscore(volume, self._window)
+        return self.value

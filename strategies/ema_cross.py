@@ -1,0 +1,35 @@
+"""ema_cross: BUY when the fast exponential moving average of closes crosses above the slow one,
+SELL when it crosses below. EMAs are SMA-seeded (bot.features.averages), so the first signal
+can come after `slow_period` bars. Strength as in bot.strategy.moving_average_cross."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from bot.features.averages import ExponentialMovingAverage
+from bot.strategy.moving_average_cross import (
+    MovingAverage,
+    MovingAverageCross,
+    MovingAverageCrossConfig,
+)
+
+
+class EmaCrossConfig(MovingAverageCrossConfig):
+    """The classic MACD pair by default: 12 and 26 bars."""
+
+    fast_period: int = Field(default=12, ge=1)
+    slow_period: int = Field(default=26, ge=2)
+
+
+class EmaCross(MovingAverageCross):
+    name: ClassVar[str] = "ema_cross"
+    config_type: ClassVar[type[EmaCrossConfig]] = EmaCrossConfig
+    average_label = "EMA"
+
+    def make_average(self, period: int) -> MovingAverage:
+        return ExponentialMovingAverage(period)
+
+
+STRATEGY = EmaCross
