@@ -1,8 +1,10 @@
 """The only place that wires concrete classes together.
 
 `Daemon.run()` brings the pieces up in dependency order (Redis, the replay exchange when the venue
-is `replay`, the HTTP endpoint, REST, the writer, the ingest service), and tears them down in the
-reverse order, flushing what was received to Redis before it lets go of the connection.
+is `replay`, the HTTP endpoint, REST, the writer, the ingest service, the trading engine), and
+tears them down in the reverse order: the engine finishes and commits the batch in hand, and
+ingest flushes what was received to Redis before the connection is let go.
+The engine's own parts are assembled by `bot.engine.assembly`, shared with tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from bot.clock import Clock, WallClock
 from bot.config import Settings, mask_url_password
 from bot.errors import StartupError
 from bot.domain.orderbook import OrderBook
+from bot.domain.symbols import rules_from_exchange_info
+from bot.bus.redis_consumer import RedisEventConsumer
+from bot.engine.assembly import UnknownSymbolError, build_engine, engine_streams
+from bot.engine.ledger import RedisLedger
+from bot.engine.metrics import EngineMetrics
+from bot.engine.runner import EngineRunner
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
@@ -34,7 +42,8 @@ from bot.sim.settings import ReplaySettings
 log = structlog.get_logger(__name__)
 
 _STATUS_INTERVAL_SECONDS = 10.0
-_DRAIN_TIMEOUT_SECONDS = 10.0
+_DRAIN_TIMEOUT_SECONDS = 5.0
+_ENGINE_STOP_SECONDS = 3.0
 
 
 def ingest_settings(settings: Settings) -> IngestSettings:
@@ -156,6 +165,8 @@ class Daemon:
         self.book_listener = book_listener
         self.clock = clock or WallClock()
         self.metrics = metrics or IngestMetrics()
+        self.engine_metrics = EngineMetrics(self.metrics.registry)
+        self.runner: EngineRunner | None = None
         self.service: IngestService | None = None
         self.writer: RedisStreamWriter | None = None
         self.http: HttpServer | None = None
@@ -199,16 +210,42 @@ class Daemon:
             writer = self.writer
             # Read at scrape time, so the gauge moves while Redis is down and no batch completes.
             self.metrics.backlog.set_function(lambda: writer.backlog)
-            self.service = IngestService(
-                ingest_settings(settings), self.clock, keys, self.writer, rest, websocket_url,
-                self.metrics, self.book_listener,
-            )
+            if settings.ingest.enabled:
+                self.service = IngestService(
+                    ingest_settings(settings), self.clock, keys, self.writer, rest, websocket_url,
+                    self.metrics, self.book_listener,
+                )
+            if settings.engine.enabled:
+                self.runner = await self._engine(client, keys, rest)
             await self._run_until_stopped(stop)
 
+    async def _engine(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> EngineRunner:
+        settings = self.settings
+        exchange_info = await rest.call("get_exchange_info")
+        rules = rules_from_exchange_info(exchange_info)
+        ledger = RedisLedger(client, keys, settings.engine.consumer_group)
+        snapshots = await ledger.load_snapshots()
+        try:
+            engine, sources = build_engine(settings, rules, snapshots, self.engine_metrics)
+        except UnknownSymbolError as error:
+            raise StartupError(str(error)) from None
+        consumer = RedisEventConsumer(
+            client, engine_streams(settings, keys), settings.engine.consumer_group, consumer="engine",
+            read_count=settings.engine.read_batch_size,
+        )
+        await consumer.ensure_groups()
+        cursor = snapshots.get("commands_cursor", b"0").decode()
+        snapshot_sources = {name: getattr(source, "snapshot") for name, source in sources.items()}
+        log.info("engine ready", mode=settings.engine.mode, strategies=[s.name + ":" + s.symbol for s in engine.strategies],
+                 resumed=bool(snapshots))
+        return EngineRunner(engine, consumer, ledger, self.clock, snapshot_sources, cursor)
+
     async def _run_until_stopped(self, stop: asyncio.Event) -> None:
-        assert self.writer is not None and self.service is not None
+        assert self.writer is not None
         writer_task = asyncio.create_task(self.writer.run(), name="redis-writer")
-        ingest_task = asyncio.create_task(self.service.run(), name="ingest")
+        ingest_task = asyncio.create_task(self.service.run() if self.service else asyncio.Event().wait(), name="ingest")
+        engine_stop = asyncio.Event()
+        engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         if self.simulator is not None and not self.settings.replay_exchange.loop:
@@ -217,10 +254,16 @@ class Daemon:
         self.ready.set()
         log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
         try:
-            done, _ = await asyncio.wait({ingest_task, writer_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done & {ingest_task, writer_task}:
+            done, _ = await asyncio.wait({ingest_task, writer_task, engine_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done & {ingest_task, writer_task, engine_task}:
                 task.result()  # a crashed component surfaces here with its own traceback
         finally:
+            # The engine stops taking new events, finishes and commits the batch in hand.
+            engine_stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(engine_task), _ENGINE_STOP_SECONDS)
+            engine_task.cancel()
+            await asyncio.gather(engine_task, return_exceptions=True)
             log.info("stopping: flushing what was received to Redis")
             for task in (ingest_task, status_task, stop_task):
                 task.cancel()
@@ -252,7 +295,23 @@ class Daemon:
                 while self._frames_handled() < sent and not stop.is_set():
                     await asyncio.sleep(0.05)
                 await self.service.wait_idle()
+                await self.writer.drained()
+        if self.runner is not None:
+            await self._engine_caught_up(stop)
         log.info("the replay reached the end of its recording; stopping (replay_exchange.loop replays it again)", frames=sent)
+
+    async def _engine_caught_up(self, stop: asyncio.Event) -> None:
+        """Waits until the engine has handled the whole record (it may lag ingest)."""
+        assert self.runner is not None
+        while not stop.is_set():
+            self.runner.caught_up.clear()
+            caught_up = asyncio.create_task(self.runner.caught_up.wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({caught_up, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            caught_up.cancel()
+            stopped.cancel()
+            if self.runner.caught_up.is_set():
+                return
 
     def _frames_handled(self) -> int:
         return int(self.metrics.total("tradebot_ingest_messages_total") + self.metrics.total("tradebot_ingest_parse_errors_total"))

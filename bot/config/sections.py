@@ -146,6 +146,9 @@ class ExchangeSettings(SectionModel):
 
 class IngestSettings(SectionModel):
     symbols: tuple[str, ...]
+    # Take market data in here. False: another tradebot process ingests into the same Redis
+    # and this one only runs the engine over the record.
+    enabled: bool = True
     streams: tuple[str, ...] = ("trade", "bookTicker", "depth@100ms", "kline_1m")
     # Binance closes a connection that asks for more than 1024 streams.
     max_streams_per_connection: Annotated[int, Field(ge=1, le=1024)] = 1024

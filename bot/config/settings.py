@@ -17,6 +17,8 @@ from bot.config.sections import (
     RedisSettings,
     ReplayExchangeSettings,
 )
+from bot.config.trading import EngineSettings, PaperSettings
+from bot.risk import RiskSettings
 
 
 class Settings(BaseModel):
@@ -28,6 +30,9 @@ class Settings(BaseModel):
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     ingest: IngestSettings  # no default: what to trade must be said, never assumed
     replay_exchange: ReplayExchangeSettings = Field(default_factory=ReplayExchangeSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    paper: PaperSettings = Field(default_factory=PaperSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

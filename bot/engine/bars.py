@@ -5,16 +5,23 @@ the closed klines are its bars; otherwise the engine builds them from the symbol
 (`bot.features.bars.TradeBarBuilder`), so a strategy runs on any record that has trades, e.g.
 the bundled recording, which has no klines. Which source is used is decided once, from the
 configured channels, so it never depends on which event happens to arrive first.
+
+Bars built from trades close on the first trade of a later interval, or, in a quiet market, when
+the exchange time of another event (a depth diff) is past the bar's end by `CLOSE_DELAY_NS`:
+trades stamped just before the boundary may still be on their way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bot.domain.events import Kline, MarketEvent, Trade
+from bot.domain.events import DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.trading import Signal
 from bot.features.bars import TradeBarBuilder
 from bot.strategy import Strategy
+
+
+CLOSE_DELAY_NS = 1_000_000_000
 
 
 class BarRouter:
@@ -29,7 +36,7 @@ class BarRouter:
             self._by_bar.setdefault(key, []).append(strategy)
             self._by_symbol.setdefault(strategy.symbol, []).append(strategy)
             if key not in from_klines and not any(b.interval == strategy.interval for b in self._builders.get(strategy.symbol, [])):
-                self._builders.setdefault(strategy.symbol, []).append(TradeBarBuilder(strategy.symbol, strategy.interval))
+                self._builders.setdefault(strategy.symbol, []).append(TradeBarBuilder(strategy.symbol, strategy.interval, close_delay_ns=CLOSE_DELAY_NS))
         self._from_klines = from_klines
 
     def route(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
@@ -37,12 +44,16 @@ class BarRouter:
         signals: list[tuple[Strategy, Signal]] = []
         if isinstance(event, Trade):
             for builder in self._builders.get(event.symbol, ()):
-                for bar in builder.add(event):
+                for bar in builder.update(event):
                     self._on_bar(bar, signals)
             for strategy in self._by_symbol.get(event.symbol, ()):
                 signal = strategy.on_trade(event)
                 if signal is not None:
                     signals.append((strategy, signal))
+        elif isinstance(event, DepthUpdate):
+            for builder in self._builders.get(event.symbol, ()):
+                for bar in builder.advance(event.ts_event):
+                    self._on_bar(bar, signals)
         elif isinstance(event, Kline) and event.is_closed and (event.symbol, event.interval) in self._from_klines:
             self._on_bar(event, signals)
         return signals

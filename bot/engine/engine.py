@@ -18,20 +18,21 @@ ledger's snapshots. Signals during warm-up were already decided and are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from bot.clock import ManualClock
 from bot.domain.events import AggTrade, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.rejections import OrderRejected
-from bot.domain.trading import GuardLevel, OrderType, Signal, SignalAction, Side
+from bot.domain.trading import OrderType, Side, Signal, SignalAction, TradingState
 from bot.engine.bars import BarRouter
 from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
 from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAssessment
 from bot.execution.broker import Broker, ExecutionReport, rejected_report
-from bot.guards import Guard, evaluate_policy
-from bot.risk import ExitIntent, Portfolio, RiskManager, TradingStateMachine
+from bot.guards import Guard, PolicySettings, evaluate_policy
+from bot.guards.policy import DEFAULT_POLICY
+from bot.risk import ExitIntent, ExitReason, Portfolio, RiskManager, TradingStateMachine
 from bot.strategy import Strategy
 
 # Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only
@@ -52,7 +53,8 @@ class TradingEngine:
         clock: ManualClock,
         metrics: EngineMetrics,
         guard_interval_ns: int,
-        close_on_critical: bool = False,
+        policy_settings: PolicySettings = DEFAULT_POLICY,
+        kline_channels: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.strategies = list(strategies)
         self.guards = {symbol: list(symbol_guards) for symbol, symbol_guards in guards.items()}
@@ -63,9 +65,9 @@ class TradingEngine:
         self.market = market
         self.clock = clock
         self.metrics = metrics
-        self.bars = BarRouter(self.strategies)
+        self.bars = BarRouter(self.strategies, kline_channels)
         self._guard_interval_ns = guard_interval_ns
-        self._close_on_critical = close_on_critical
+        self._policy_settings = policy_settings
         self._next_assessment: dict[str, int] = {}
         self.outputs = EngineOutputs()
 
@@ -113,7 +115,7 @@ class TradingEngine:
         now = self.clock.now_ns()
         price = self.market.last_trade_price(signal.symbol) or self.market.mark(signal.symbol)
         verdicts = [guard.verdict(now) for guard in self.guards.get(signal.symbol, ())]
-        policy = evaluate_policy(verdicts, signal.action if signal.action is not SignalAction.HOLD else None)
+        policy = evaluate_policy(verdicts, signal.action if signal.action is not SignalAction.HOLD else None, self._policy_settings)
         order_id = order_status = reject_reason = None
         quantity = None
         if signal.action is SignalAction.HOLD or price is None:
@@ -183,16 +185,19 @@ class TradingEngine:
         verdicts = [guard.verdict(now) for guard in self.guards.get(symbol, ())]
         for verdict in verdicts:
             self.metrics.verdict(verdict.guard, verdict.level.name)
-        policy = evaluate_policy(verdicts, None)
+        policy = evaluate_policy(verdicts, None, self._policy_settings)
         self.outputs.assessments[symbol] = SymbolAssessment(
             symbol=symbol, ts=now, level=policy.level, action=policy.action.value,
             recommendation=policy.recommendation, reasons=tuple(policy.reasons), verdicts=tuple(verdicts),
         )
-        if self._close_on_critical and policy.level is GuardLevel.CRITICAL and self.portfolio.position(symbol) is not None:
-            position = self.portfolio.position(symbol)
-            price = self.market.last_trade_price(symbol)
-            if price is not None:
-                await self._exit(ExitIntent.guard_exit(position, price, now, policy.reasons))
+        position = self.portfolio.position(symbol)
+        price = self.market.last_trade_price(symbol)
+        if policy.close_position and position is not None and price is not None and self.state_machine.state is not TradingState.HALTED:
+            await self._exit(ExitIntent(
+                symbol=symbol, side=Side.SELL, quantity=position.quantity, reason=ExitReason.GUARD,
+                text="; ".join(policy.reasons), price=price, trigger_price=price, ts=now,
+                trigger=f"{ExitReason.GUARD.value}:{position.ts_opened}",
+            ))
 
     def _watch_losses(self) -> None:
         transition = self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns())

@@ -113,3 +113,12 @@ class MarketState:
         if market.best_bid and market.best_ask:
             return (market.best_bid[0] + market.best_ask[0]) / 2
         return market.last_price
+
+    def marks(self) -> dict[str, Decimal]:
+        """Every symbol's mark price that is known."""
+        marks = {}
+        for symbol in self.symbols:
+            mark = self.mark(symbol)
+            if mark is not None:
+                marks[symbol] = mark
+        return marks

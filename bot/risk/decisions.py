@@ -67,6 +67,7 @@ class RiskReason(StrEnum):
 class ExitReason(StrEnum):
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
+    GUARD = "guard"  # the guard policy closes the position of a CRITICAL market
 
 
 RISK_STRATEGY = "risk"  # the strategy name risk's own exits carry in order ids and the ledger
