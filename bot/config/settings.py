@@ -18,6 +18,7 @@ from bot.config.sections import (
     ReplayExchangeSettings,
 )
 from bot.config.trading import EngineSettings, PaperSettings
+from bot.guards import GuardSettings
 from bot.risk import RiskSettings
 
 
@@ -31,6 +32,7 @@ class Settings(BaseModel):
     ingest: IngestSettings  # no default: what to trade must be said, never assumed
     replay_exchange: ReplayExchangeSettings = Field(default_factory=ReplayExchangeSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    guards: GuardSettings = Field(default_factory=GuardSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

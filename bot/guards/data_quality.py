@@ -28,6 +28,9 @@ class DataQualitySettings(GuardSettingsModel):
     enabled: bool = True
     stale_ms: int = Field(10_000, gt=0, description="silence, in ms, after which the data is HIGH (stale)")
     dead_ms: int = Field(60_000, gt=0, description="silence, in ms, after which the data is CRITICAL (dead)")
+    check_clock_skew: bool = Field(
+        True, description="judge receive time against exchange time; off for replays, whose exchange times are recorded history"
+    )
     skew_window_ms: int = Field(10_000, gt=0, description="window whose smallest ts_init - ts_event is the skew")
     skew_moderate_ms: int = Field(
         1_000, gt=0, description="skew (either sign) that is MODERATE; Binance rejects orders stamped 1 s ahead of it"
@@ -96,7 +99,7 @@ class DataQualityGuard:
                 findings.append((GuardLevel.CRITICAL, above("silence_ms", silence_ms, settings.dead_ms, digits=0)))
             elif silence_ms >= settings.stale_ms:
                 findings.append((GuardLevel.HIGH, above("silence_ms", silence_ms, settings.stale_ms, digits=0)))
-        skew = self.skew_ms()
+        skew = self.skew_ms() if settings.check_clock_skew else None
         if skew is not None:
             for level, limit in ((GuardLevel.CRITICAL, settings.skew_critical_ms), (GuardLevel.HIGH, settings.skew_high_ms),
                                  (GuardLevel.MODERATE, settings.skew_moderate_ms)):
