@@ -10,7 +10,7 @@ import pytest
 
 BOT = Path(__file__).parents[2] / "bot"
 PURE_MODULES = sorted(
-    [*BOT.glob("domain/*.py"), BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py"]
+    [*BOT.glob("domain/*.py"), *(path for path in BOT.glob("scanner/*.py") if path.name != "service.py"), BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py"]
 )
 IO_LIBRARIES = {"asyncio", "redis", "websockets", "aiohttp", "binance", "socket", "subprocess", "requests", "httpx", "urllib", "http"}
 WALL_CLOCK_CALLS = {("time", "time"), ("time", "time_ns"), ("time", "monotonic"), ("time", "perf_counter"), ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
