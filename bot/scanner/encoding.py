@@ -1,7 +1,7 @@
 """How a scan is laid out in Redis hashes (docs/redis-layout.md, "Scanner"): plain text fields a
 person can read with HGETALL, and the way back to a SymbolScan.
 
-Decimals keep their exact text, times are integer nanoseconds, a figure that cannot be computed
+Decimals keep their exact text in plain notation (`0.00000000`, not `0E-8`), times are integer nanoseconds, a figure that cannot be computed
 is the empty string, lists and mappings are JSON.
 """
 
@@ -18,7 +18,12 @@ from bot.scanner.scan import MarketScan
 
 
 def _text(value: Decimal | None) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else _plain(value)
+
+
+def _plain(value: Decimal) -> str:
+    """Plain notation with every written place: 0.00000000, never 0E-8."""
+    return format(value, "f")
 
 
 def _optional_decimal(text: str) -> Decimal | None:
@@ -34,16 +39,16 @@ def symbol_fields(item: SymbolScan, ts_scan: int) -> dict[str, str]:
         "symbol": item.symbol,
         "ts_event": str(item.ts_event),
         "ts_scan": str(ts_scan),
-        "last_price": str(item.last_price),
-        "change_pct": str(item.change_pct),
+        "last_price": _plain(item.last_price),
+        "change_pct": _plain(item.change_pct),
         "volatility_pct": _text(item.volatility_pct),
         "position_in_range": _text(item.position_in_range),
         "spread_bps": _text(item.spread_bps),
-        "best_bid_price": str(item.best_bid_price),
-        "best_ask_price": str(item.best_ask_price),
-        "quote_volume": str(item.quote_volume),
+        "best_bid_price": _plain(item.best_bid_price),
+        "best_ask_price": _plain(item.best_ask_price),
+        "quote_volume": _plain(item.quote_volume),
         "trade_count": str(item.trade_count),
-        "risk_score": str(item.risk_score),
+        "risk_score": _plain(item.risk_score),
         "anomaly": item.anomaly.name,
         "anomaly_reasons": _json(list(item.anomaly_reasons)),
         "signal": item.signal.value,
@@ -79,7 +84,7 @@ def summary_fields(market: MarketScan, ts_scan: int, rows_rejected: Mapping[str,
         "ts_scan": str(ts_scan),
         "quote_asset": market.quote_asset,
         "pairs_scanned": str(totals.pairs_scanned),
-        "total_quote_volume": str(totals.total_quote_volume),
+        "total_quote_volume": _plain(totals.total_quote_volume),
         "advancers": str(totals.advancers),
         "decliners": str(totals.decliners),
         "unchanged": str(totals.unchanged),

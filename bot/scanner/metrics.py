@@ -144,30 +144,31 @@ def anomaly_of(
     ticker: Ticker, spread_bps: Decimal | None, thresholds: AnomalyThresholds
 ) -> tuple[GuardLevel, tuple[str, ...]]:
     """The worst level any rule gives, and every rule that fired (see AnomalyThresholds). Reasons
-    carry their numbers, e.g. `move_24h_pct=156.833>=30`, so a listing can explain itself."""
+    carry their numbers in plain notation, e.g. `move_24h_pct=156.833>=30`, so a listing can
+    explain itself."""
     found: list[tuple[GuardLevel, str]] = []
     bid, ask = ticker.best_bid_price, ticker.best_ask_price
     if ticker.trade_count <= 0 or ticker.last_price <= 0:
         found.append((GuardLevel.CRITICAL, f"no_trades_24h count={ticker.trade_count}"))
     if bid > 0 and ask > 0 and bid >= ask:
-        found.append((GuardLevel.CRITICAL, f"crossed_book bid={bid}>=ask={ask}"))
+        found.append((GuardLevel.CRITICAL, f"crossed_book bid={bid:f}>=ask={ask:f}"))
     elif bid <= 0 or ask <= 0:
-        found.append((GuardLevel.HIGH, f"empty_book_side bid={bid} ask={ask}"))
+        found.append((GuardLevel.HIGH, f"empty_book_side bid={bid:f} ask={ask:f}"))
     move = abs(ticker.price_change_percent)
     change = ticker.price_change_percent
     if move >= thresholds.extreme_move_pct:
-        found.append((GuardLevel.HIGH, f"move_24h_pct={change}>={thresholds.extreme_move_pct}"))
+        found.append((GuardLevel.HIGH, f"move_24h_pct={change:f}>={thresholds.extreme_move_pct:f}"))
     elif move >= thresholds.large_move_pct:
-        found.append((GuardLevel.MODERATE, f"move_24h_pct={change}>={thresholds.large_move_pct}"))
+        found.append((GuardLevel.MODERATE, f"move_24h_pct={change:f}>={thresholds.large_move_pct:f}"))
     elif move >= thresholds.notable_move_pct:
-        found.append((GuardLevel.LOW, f"move_24h_pct={change}>={thresholds.notable_move_pct}"))
+        found.append((GuardLevel.LOW, f"move_24h_pct={change:f}>={thresholds.notable_move_pct:f}"))
     if spread_bps is not None:
         if spread_bps >= thresholds.huge_spread_bps:
-            found.append((GuardLevel.HIGH, f"spread_bps={spread_bps}>={thresholds.huge_spread_bps}"))
+            found.append((GuardLevel.HIGH, f"spread_bps={spread_bps:f}>={thresholds.huge_spread_bps:f}"))
         elif spread_bps >= thresholds.wide_spread_bps:
-            found.append((GuardLevel.MODERATE, f"spread_bps={spread_bps}>={thresholds.wide_spread_bps}"))
+            found.append((GuardLevel.MODERATE, f"spread_bps={spread_bps:f}>={thresholds.wide_spread_bps:f}"))
     if ticker.quote_volume < thresholds.dead_volume_quote:
-        found.append((GuardLevel.HIGH, f"quote_volume={ticker.quote_volume}<{thresholds.dead_volume_quote}"))
+        found.append((GuardLevel.HIGH, f"quote_volume={ticker.quote_volume:f}<{thresholds.dead_volume_quote:f}"))
     level = max((level for level, _ in found), default=GuardLevel.NORMAL)
     return level, tuple(reason for _, reason in found)
 
