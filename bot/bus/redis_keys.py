@@ -78,3 +78,25 @@ class RedisKeys:
     def assessments(self) -> str:
         """A hash: symbol -> the guards' latest assessment and recommendation (JSON)."""
         return f"{self.namespace}:guards:assessments"
+    # -- the market scanner (bot.scanner.service) ---------------------------------------------------
+
+    def scanner_symbol(self, symbol: str) -> str:
+        """A hash with one scanned pair's figures, e.g. `tradebot:scanner:symbol:BTCUSDT`."""
+        return f"{self.namespace}:scanner:symbol:{symbol}"
+
+    def scanner_index(self) -> str:
+        """A sorted set of the scanned pairs, scored by 24 h quote volume (for ranking only)."""
+        return f"{self.namespace}:scanner:index"
+
+    def scanner_summary(self) -> str:
+        """A hash with the latest scan's market breadth, gainers and losers."""
+        return f"{self.namespace}:scanner:summary"
+
+    def scanner_pairs(self) -> str:
+        """A list: the dynamic pair list of the latest scan, in order."""
+        return f"{self.namespace}:scanner:pairs"
+
+    def scanner_status(self) -> str:
+        """A hash with the scanner's refresh health: last attempt, last success, failures."""
+        return f"{self.namespace}:scanner:status"
+

@@ -35,6 +35,11 @@ What the REST side can see
     trade frames, or a trades CSV; recorded frames win where both cover an id). quoteQty is the
     recorded value when the source has one, else price*qty computed exactly with Decimal.
 
+Recorded REST answers
+    An exchangeInfo body (a .json object) and an all-symbols GET /ticker/24hr answer (a .json
+    array) are single moments, not series: they are served as recorded whatever the cursor's
+    position (bot.sim.ticker_24hr).
+
 Depth snapshots
     GET /depth serves the latest recorded REST snapshot the cursor has passed, plus every recorded
     diff the cursor has passed whose final id u is above that snapshot's lastUpdateId (quantity 0
@@ -61,7 +66,8 @@ Websocket protocol
 
 Weights
     ping 1, time 1, exchangeInfo 20, depth 5/25/50/250 (limit <=100/<=500/<=1000/more), trades 25,
-    historicalTrades 25, aggTrades 4, klines 2, in a calendar-minute window from the injected Clock.
+    historicalTrades 25, aggTrades 4, klines 2, ticker/24hr 2 (symbol), 2/40/80 (symbols: 1-20,
+    21-100, more), 80 (all), in a calendar-minute window from the injected Clock.
     Over weight_limit_per_minute: HTTP 429, Retry-After = seconds to the next minute, code -1003.
     Rejected requests still count, as on Binance. No 418 ban escalation.
 

@@ -2,8 +2,9 @@
 with request-weight accounting, plus the /sim control endpoints for faults and counters.
 
 Weights follow Binance's published table (ping 1, time 1, exchangeInfo 20, depth 5/25/50/250 by
-limit, trades 25, historicalTrades 25, aggTrades 4, klines 2). Every /api response carries the
-minute's used weight; past the limit the answer is HTTP 429 with Retry-After and code -1003.
+limit, trades 25, historicalTrades 25, aggTrades 4, klines 2, ticker/24hr 2 to 80, see
+bot.sim.ticker_24hr). Every /api response carries the minute's used weight; past the limit the
+answer is HTTP 429 with Retry-After and code -1003.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import structlog
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.sim.api_error import ApiError
 from bot.sim.counters import ExchangeCounters
 from bot.sim.market_data import AggTradeHistory, KlineHistory, OrderBookReplay, TradeHistory
 from bot.sim.settings import ReplaySettings
 from bot.sim.source import KLINE_INTERVALS
+from bot.sim.ticker_24hr import Ticker24hrTable, ticker_24hr_weight
 from bot.sim.timeline import Timeline
 
 log = structlog.get_logger(__name__)
@@ -37,14 +40,6 @@ _FIXED_WEIGHTS = {
     "/api/v3/aggTrades": 4,
     "/api/v3/klines": 2,
 }
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 def depth_weight(limit: int) -> int:
@@ -91,6 +86,10 @@ class RestApi:
         self._known_symbols = market.recorded_symbols()
         if self._exchange_info is not None:
             self._known_symbols |= {item["symbol"] for item in self._exchange_info["symbols"]}
+        self._tickers: Ticker24hrTable | None = None
+        if market.ticker_24hr is not None and market.ticker_24hr_parsed is not None:
+            self._tickers = Ticker24hrTable(market.ticker_24hr, market.ticker_24hr_parsed, self._known_symbols)
+            self._known_symbols |= self._tickers.symbols
         self._weight_minute = -1
         self._weight_used = 0
         self._runner: web.AppRunner | None = None
@@ -106,6 +105,7 @@ class RestApi:
         app.router.add_get("/api/v3/historicalTrades", self._historical_trades)
         app.router.add_get("/api/v3/aggTrades", self._agg_trades)
         app.router.add_get("/api/v3/klines", self._klines_handler)
+        app.router.add_get("/api/v3/ticker/24hr", self._ticker_24hr_handler)
         app.router.add_post("/sim/faults", self._faults)
         app.router.add_get("/sim/counters", self._counters)
         app.router.add_get("/sim/status", self._status_handler)
@@ -168,6 +168,8 @@ class RestApi:
                 return depth_weight(int(request.query.get("limit", "100")))
             except ValueError:
                 return 5
+        if request.path == "/api/v3/ticker/24hr":
+            return ticker_24hr_weight(request.query)
         return _FIXED_WEIGHTS.get(request.path, 1)
 
     def _charge(self, weight: int) -> int:
@@ -305,6 +307,14 @@ class RestApi:
                 for bar in bars
             ]
         )
+
+    async def _ticker_24hr_handler(self, request: web.Request) -> web.Response:
+        if self._tickers is None:
+            raise ApiError(-1000, "replay exchange: no 24hr ticker recording was loaded", status=503)
+        answer = self._tickers.answer(request.query)
+        if isinstance(answer, bytes):
+            return web.Response(body=answer, content_type="application/json")  # the recorded bytes
+        return _json(answer)
 
     # -- control --------------------------------------------------------------------------------
 

@@ -82,6 +82,9 @@ class RecordingSource:
     depth_diffs: dict[str, list[DepthDiff]] = field(default_factory=dict)
     exchange_info: bytes | None = None
     exchange_info_parsed: dict[str, Any] | None = None
+    # A recorded GET /api/v3/ticker/24hr answer for all symbols: bytes as recorded, and parsed.
+    ticker_24hr: bytes | None = None
+    ticker_24hr_parsed: list[dict[str, Any]] | None = None
 
     def add_event(
         self,

@@ -19,6 +19,7 @@ from bot.sim.ws_recordings import (
     first_line_keys,
     load_exchange_info,
     load_snapshot_file,
+    load_ticker_24hr,
     load_websocket_recording,
 )
 
@@ -43,7 +44,11 @@ def load_recording(spec: RecordingSpec) -> RecordingSource:
             "{recv_time_ns|recv_time_s, msg} or REST snapshots {url, recv_time_s, body}"
         )
     if name.endswith(".json"):
-        return load_exchange_info(path, read_bytes(path))
+        content = read_bytes(path)
+        # An exchangeInfo body is an object; an all-symbols 24 h ticker answer is an array.
+        if content.lstrip().startswith(b"["):
+            return load_ticker_24hr(path, content)
+        return load_exchange_info(path, content)
     raise RecordingError(f"{path}: unknown recording format; expected .jsonl, .csv or .json (optionally .gz)")
 
 
@@ -58,6 +63,8 @@ class MarketRecords:
     depth_diffs: dict[str, list[DepthDiff]] = field(default_factory=dict)
     exchange_info: bytes | None = None  # served byte for byte when unfiltered
     exchange_info_parsed: dict[str, Any] | None = None
+    ticker_24hr: bytes | None = None  # served byte for byte when unfiltered
+    ticker_24hr_parsed: list[dict[str, Any]] | None = None
 
     def recorded_symbols(self) -> set[str]:
         symbols = set(self.trades) | set(self.agg_trades) | set(self.depth_snapshots)
@@ -187,6 +194,11 @@ def _merge_market(sources: list[RecordingSource], global_position: list[list[int
                 raise RecordingError(f"{source.path}: a second exchangeInfo recording; give only one")
             market.exchange_info = source.exchange_info
             market.exchange_info_parsed = source.exchange_info_parsed
+        if source.ticker_24hr is not None:
+            if market.ticker_24hr is not None:
+                raise RecordingError(f"{source.path}: a second 24hr ticker recording; give only one")
+            market.ticker_24hr = source.ticker_24hr
+            market.ticker_24hr_parsed = source.ticker_24hr_parsed
     for symbol, trades in market.trades.items():
         market.trades[symbol] = _unique_sorted(trades, "trade_id")
     for symbol, aggs in market.agg_trades.items():

@@ -266,3 +266,28 @@ def load_exchange_info(path: Path, content: bytes) -> RecordingSource:
     source.exchange_info = content.strip()
     source.exchange_info_parsed = body
     return source
+
+
+def load_ticker_24hr(path: Path, content: bytes) -> RecordingSource:
+    """A recorded all-symbols GET /api/v3/ticker/24hr answer: an array of objects with a symbol.
+
+    It is one moment of the exchange, not a series, so it places nothing on the timeline; the
+    REST side serves it whatever the cursor's position (as it does exchangeInfo)."""
+    try:
+        body = msgspec.json.decode(content)
+    except msgspec.DecodeError as error:
+        raise RecordingError(f"{path}: not valid JSON: {error}") from error
+    if not isinstance(body, list):
+        raise RecordingError(f"{path}: a 24hr ticker recording must be a JSON array")
+    seen: set[str] = set()
+    for index, item in enumerate(body):
+        symbol = item.get("symbol") if isinstance(item, dict) else None
+        if not isinstance(symbol, str) or not symbol:
+            raise RecordingError(f"{path}: entry {index} of the 24hr ticker array has no symbol")
+        if symbol in seen:
+            raise RecordingError(f"{path}: symbol {symbol} appears twice in the 24hr ticker array")
+        seen.add(symbol)
+    source = RecordingSource(path=str(path))
+    source.ticker_24hr = content.strip()
+    source.ticker_24hr_parsed = body
+    return source

@@ -13,9 +13,19 @@ STRATEGIES = BOT.parent / "strategies"
 PURE_MODULES = sorted(
     [
         *BOT.glob("domain/*.py"), *BOT.glob("features/*.py"), *BOT.glob("strategy/*.py"), *STRATEGIES.glob("*.py"),
-        BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py",
+        *BOT.glob("guards/*.py"), *BOT.glob("risk/*.py"),
+        *(path for path in BOT.glob("scanner/*.py") if path.name != "service.py"),
+        BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py", BOT / "bus/event_merge.py",
     ]
 )
+
+
+def test_every_pure_package_is_walked() -> None:
+    """Acceptance of the engine issue: domain, features, strategy, guards and risk are pure."""
+    walked = {path.parent.name for path in PURE_MODULES}
+    assert {"domain", "features", "strategy", "guards", "risk", "strategies", "scanner"} <= walked
+    for package in ("domain", "features", "strategy", "guards", "risk"):
+        assert len(list(BOT.glob(f"{package}/*.py"))) >= 2, package
 IO_LIBRARIES = {"asyncio", "redis", "websockets", "aiohttp", "binance", "socket", "subprocess", "requests", "httpx", "urllib", "http"}
 WALL_CLOCK_CALLS = {("time", "time"), ("time", "time_ns"), ("time", "monotonic"), ("time", "perf_counter"), ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
 
