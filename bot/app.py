@@ -34,7 +34,7 @@ from bot.engine.runner import EngineRunner
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
-from bot.ingest.rest import RestGateway
+from bot.ingest.rest import RestError, RestGateway
 from bot.ingest.service import IngestService, IngestSettings
 from bot.sim.exchange import ReplayExchange
 from bot.sim.settings import ReplaySettings
@@ -221,7 +221,10 @@ class Daemon:
 
     async def _engine(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> EngineRunner:
         settings = self.settings
-        exchange_info = await rest.call("get_exchange_info")
+        try:
+            exchange_info = await rest.call("get_exchange_info")
+        except RestError as error:
+            raise StartupError(f"the engine needs the exchange's symbol rules and could not fetch exchangeInfo: {error}") from None
         rules = rules_from_exchange_info(exchange_info)
         ledger = RedisLedger(client, keys, settings.engine.consumer_group)
         snapshots = await ledger.load_snapshots()

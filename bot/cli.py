@@ -86,11 +86,11 @@ def _exchange_sim(arguments: argparse.Namespace) -> int:
     configure_logging("INFO", "console")
     from bot.sim.exchange import serve_forever
     from bot.sim.settings import ReplaySettings
-    from bot.config.sections import DEFAULT_RECORDING
+    from bot.config.sections import DEFAULT_RECORDINGS
 
     try:
         settings = ReplaySettings(
-            recordings=tuple(arguments.recordings) or (DEFAULT_RECORDING,), host=arguments.host,
+            recordings=tuple(arguments.recordings) or DEFAULT_RECORDINGS, host=arguments.host,
             ws_port=arguments.ws_port, rest_port=arguments.rest_port,
             speed=None if arguments.speed == "max" else float(arguments.speed), loop=arguments.loop,
         )

@@ -20,6 +20,7 @@ from rich.table import Table
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, running_server_url
 from bot.config import Settings
+from bot.status_trading import show_trading
 
 
 @contextlib.contextmanager
@@ -72,6 +73,7 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
                 state = msgspec.json.decode(fields[b"event"])["state"]
                 states[state] = states.get(state, 0) + 1
             console.print("gaps: " + (", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "none"))
+            show_trading(client, keys, console)
         finally:
             client.close()
     return 0

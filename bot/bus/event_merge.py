@@ -73,6 +73,9 @@ class EventMerger(Generic[Payload]):
         lane = self._lanes[stream]
         return not lane.entries and not lane.exhausted
 
+    def is_empty(self, stream: str) -> bool:
+        return not self._lanes[stream].entries
+
     def buffered(self) -> int:
         return sum(len(lane.entries) for lane in self._lanes.values())
 

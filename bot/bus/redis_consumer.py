@@ -117,7 +117,9 @@ class RedisEventConsumer:
     async def next_batch(self) -> list[tuple[MarketEvent, EntryRef]]:
         """Entries ready to handle, in merged order; waits up to the block time when none are."""
         while True:
-            wanted = {key: self._positions.get(key, ">") for key in self._kinds if self.merger.needs_read(key)}
+            # Every lane with nothing buffered is read, including lanes read to their end
+            # before: the record may have grown since.
+            wanted = {key: self._positions.get(key, ">") for key in self._kinds if self.merger.is_empty(key)}
             if wanted:
                 only_new = all(position == ">" for position in wanted.values())
                 replies = await self._client.xreadgroup(

@@ -135,6 +135,9 @@ class RedisStreamWriter:
             last = info["last-generated-id"]
             milliseconds, _, sequence = (last.decode() if isinstance(last, bytes) else last).partition("-")
             slot.milliseconds, slot.sequence = int(milliseconds), int(sequence)
+            if slot.milliseconds == slot.sequence == 0:
+                # An empty stream created by a reader (the engine's consumer group): no record yet.
+                slot.milliseconds = slot.sequence = -1
         return slot
 
     def append(self, event: MarketEvent, ts_received: int, slot: StreamSlot | None = None) -> None:

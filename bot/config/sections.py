@@ -35,6 +35,13 @@ DEFAULT_RECORDING = (
     RECORDINGS_DIRECTORY
     / "spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
 )
+# Served alongside: the exchange's symbol rules (the paper broker applies their filters) and the
+# all-symbol 24h tickers the market scanner reads.
+DEFAULT_RECORDINGS = (
+    DEFAULT_RECORDING,
+    RECORDINGS_DIRECTORY / "spot_exchangeInfo_2021-10-12.json.gz",
+    RECORDINGS_DIRECTORY / "spot_ticker_24hr_all_symbols_2020-09-29.json.gz",
+)
 
 # Binance's own endpoints; the replay venue gets its URLs from the replay exchange at run time.
 BINANCE_ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -228,7 +235,7 @@ class ReplayExchangeSettings(SectionModel):
     host: str = "127.0.0.1"
     websocket_port: Port = 0
     rest_port: Port = 0
-    recordings: tuple[Path, ...] = (DEFAULT_RECORDING,)
+    recordings: tuple[Path, ...] = DEFAULT_RECORDINGS
     speed: PositiveFloat | None = 1.0  # None: as fast as the client reads
     loop: bool = False
 

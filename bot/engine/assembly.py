@@ -77,6 +77,7 @@ def build_engine(
         guard_interval_ns=int(settings.engine.guard_interval_seconds * _NANOSECONDS),
         policy_settings=settings.guards.policy,
         kline_channels=kline_channels(settings),
+        rules=rules,
     )
     sources = {"portfolio": portfolio, "broker": broker, "risk": risk, "trading_state": state_machine}
     return engine, sources

@@ -21,10 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
+import msgspec
+
 from bot.clock import ManualClock
-from bot.domain.events import AggTrade, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.events import AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.rejections import OrderRejected
-from bot.domain.trading import OrderType, Side, Signal, SignalAction, TradingState
+from bot.domain.symbols import SymbolRules
+from bot.domain.trading import OrderRequest, OrderType, Side, Signal, SignalAction, TradingState
 from bot.engine.bars import BarRouter
 from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
@@ -55,6 +58,7 @@ class TradingEngine:
         guard_interval_ns: int,
         policy_settings: PolicySettings = DEFAULT_POLICY,
         kline_channels: Iterable[tuple[str, str]] = (),
+        rules: Mapping[str, SymbolRules] | None = None,
     ) -> None:
         self.strategies = list(strategies)
         self.guards = {symbol: list(symbol_guards) for symbol, symbol_guards in guards.items()}
@@ -68,6 +72,7 @@ class TradingEngine:
         self.bars = BarRouter(self.strategies, kline_channels)
         self._guard_interval_ns = guard_interval_ns
         self._policy_settings = policy_settings
+        self._rules = dict(rules or {})
         self._next_assessment: dict[str, int] = {}
         self.outputs = EngineOutputs()
 
@@ -104,6 +109,10 @@ class TradingEngine:
         if self.market.apply(event) is None:
             return []
         if not isinstance(event, DepthUpdate | DepthSnapshot):
+            if isinstance(event, BookTicker) and self.clock.now_ns():
+                # Spot bookTickers carry only their receive time; guards keep their windows on
+                # exchange time, so the quote is stamped with the exchange time reached so far.
+                event = msgspec.structs.replace(event, ts_event=self.clock.now_ns())
             for guard in self.guards.get(event.symbol, ()):
                 guard.observe(event)
         return self.bars.route(event)
@@ -152,7 +161,11 @@ class TradingEngine:
             return
         await self._submit(request)
 
-    async def _submit(self, request) -> ExecutionReport:
+    async def _submit(self, request: OrderRequest) -> ExecutionReport:
+        rules = self._rules.get(request.symbol)
+        if rules is not None:
+            # Binance refuses a quantity off the step size rather than rounding it: round down here.
+            request = msgspec.structs.replace(request, quantity=rules.round_quantity(request.quantity, request.order_type))
         try:
             report = await self.broker.submit(request)
         except OrderRejected as error:

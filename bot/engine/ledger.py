@@ -79,14 +79,15 @@ class RedisLedger:
         snapshots: Mapping[str, bytes],
     ) -> None:
         """Writes a batch's effects and acknowledges its entries atomically; retries until done."""
+        attempt = 0
         while True:
             try:
                 await self._commit_once(outputs, acknowledged, portfolio, account, snapshots)
-                self._backoff.reset()
                 self.commits += 1
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                delay = self._backoff.next_delay()
+                attempt += 1
+                delay = self._backoff.delay(attempt)
                 log.warning("ledger commit failed; retrying", error=str(error), retry_in_seconds=round(delay, 2))
                 await asyncio.sleep(delay)
 

@@ -9,6 +9,7 @@ consumer group), exactly once.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from collections.abc import Callable
 
 import structlog
@@ -21,6 +22,12 @@ from bot.engine.ledger import AccountSummary, RedisLedger
 log = structlog.get_logger(__name__)
 
 _NANOSECONDS = 1_000_000_000
+_DISPLAY_STEP = Decimal("0.00000001")
+
+
+def _cents(amount: Decimal) -> str:
+    """A summary figure to Binance's 8 decimals (the ledger itself keeps exact values)."""
+    return str(amount.quantize(_DISPLAY_STEP))
 
 
 class EngineRunner:
@@ -54,6 +61,7 @@ class EngineRunner:
         if self.warmed_events:
             log.info("engine state rebuilt from the record", events=self.warmed_events)
         self.engine.take_outputs()  # warm-up decides nothing; drop any bookkeeping it left
+        self.engine.outputs.account_changed = True  # the first commit writes balances and snapshots
         self.ready.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -104,9 +112,9 @@ class EngineRunner:
         engine.metrics.position_value.set(float(position_value))
         engine.metrics.set_trading_state(engine.state_machine.state)
         return AccountSummary(
-            ts=engine.clock.now_ns(), equity=str(equity), cash=str(portfolio.cash()),
-            position_value=str(position_value), realized_pnl=str(portfolio.realized_pnl),
-            unrealized_pnl=str(portfolio.total_unrealized_pnl(marks)), fees_paid=str(portfolio.fees_paid),
+            ts=engine.clock.now_ns(), equity=_cents(equity), cash=_cents(portfolio.cash()),
+            position_value=_cents(position_value), realized_pnl=_cents(portfolio.realized_pnl),
+            unrealized_pnl=_cents(portfolio.total_unrealized_pnl(marks)), fees_paid=_cents(portfolio.fees_paid),
             trading_state=engine.state_machine.state.value, state_reason=engine.state_machine.reason or "",
         )
 
