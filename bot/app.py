@@ -181,7 +181,10 @@ class Daemon:
             client = await stack.enter_async_context(redis_connection(settings))
             rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
             self.simulator = simulator
-            deleted = await claim_namespace(client, keys, settings.exchange.venue, replay_here=simulator is not None)
+            # Only a process that ingests a replay restarts its record; an engine-only process uses the
+            # replay exchange just for its REST answers (exchangeInfo) and keeps the record.
+            replaying_here = simulator is not None and settings.ingest.enabled
+            deleted = await claim_namespace(client, keys, settings.exchange.venue, replay_here=replaying_here)
             if deleted:
                 log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
             if settings.metrics.enabled:
@@ -251,7 +254,7 @@ class Daemon:
         engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
-        if self.simulator is not None and not self.settings.replay_exchange.loop:
+        if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
             stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
         self.ready.set()
