@@ -14,7 +14,14 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from bot.domain.events import MILLISECONDS, Kline, MarketEvent, StreamMessage
+from bot.domain.events import (
+    MILLISECONDS,
+    BookTicker,
+    Kline,
+    MarketEvent,
+    StreamMessage,
+    Trade,
+)
 from bot.ingest.wire import FrameDecoder
 
 ROOT = Path(__file__).parents[1]
@@ -57,3 +64,27 @@ def read_klines(path: Path, symbol: str, interval: str) -> list[Kline]:
                 is_closed=True,
             ))
     return klines
+
+
+# --- constructed events (for the "must trigger" / "must not trigger" cases; not real data) -------
+
+BASE_NS = 1_723_161_600 * 1_000_000_000
+"""An arbitrary start time for constructed cases (2024-08-09 00:00 UTC, a minute boundary)."""
+
+
+def at(seconds: float) -> int:
+    """Nanoseconds `seconds` after BASE_NS."""
+    return BASE_NS + round(seconds * 1_000_000_000)
+
+
+def constructed_trade(seconds: float, price: str | float, quantity: str | float = "1", buyer_is_maker: bool = False,
+                      trade_id: int = 0, symbol: str = "TESTUSDT", latency_ms: int = 20) -> Trade:
+    ts = at(seconds)
+    return Trade(symbol=symbol, ts_event=ts, ts_init=ts + latency_ms * MILLISECONDS, trade_id=trade_id,
+                 price=Decimal(str(price)), quantity=Decimal(str(quantity)), buyer_is_maker=buyer_is_maker, ts_trade=ts)
+
+
+def constructed_book(seconds: float, bid: str | float, ask: str | float, symbol: str = "TESTUSDT") -> BookTicker:
+    ts = at(seconds)  # spot bookTicker: no exchange time, ts_event == ts_init
+    return BookTicker(symbol=symbol, ts_event=ts, ts_init=ts, update_id=0, bid_price=Decimal(str(bid)),
+                      bid_quantity=Decimal(1), ask_price=Decimal(str(ask)), ask_quantity=Decimal(1))
