@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import datetime
 
-from guard_data import RECORDINGS, TEST_DATA, btc_recording_events, constructed_book, constructed_trade, read_klines
+from guard_data import (
+    RECORDINGS,
+    TEST_DATA,
+    btc_recording_events,
+    constructed_book,
+    constructed_trade,
+    read_klines,
+)
 
 from bot.domain.trading import GuardLevel
 from bot.guards import AbnormalVolumeGuard, AbnormalVolumeSettings
