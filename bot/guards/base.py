@@ -77,8 +77,9 @@ def grade(
         (GuardLevel.LOW, limit * escalation.low),
     )
     for level, threshold in steps:
-        if value >= threshold:
-            return min(level, cap), threshold
+        # A capped measurement reports the threshold of the level it is allowed to claim.
+        if level <= cap and value >= threshold:
+            return level, threshold
     return GuardLevel.NORMAL, limit
 
 

@@ -71,20 +71,24 @@ class PumpDumpGuard:
         self._scan()
 
     def _scan(self) -> None:
+        """Find the largest rise from a low to a later high. Within one bar only open -> high counts:
+        a bar's low and high come in an unknown order, and a crash bar (high first, then low) must
+        not read as a rise."""
         bars = self._bars
-        best_rise, trough_index, peak_index = 0.0, 0, -1
-        lowest, lowest_index = math.inf, 0
+        best_rise, trough, trough_index, peak_index = 0.0, 0.0, 0, -1
+        lowest, lowest_index = math.inf, 0  # the lowest low of the bars before the current one
         for index, bar in enumerate(bars):
+            for start, start_index in ((lowest, lowest_index), (bar.open, index)):
+                if 0 < start < bar.high and (bar.high / start - 1.0) * 100.0 > best_rise:
+                    best_rise, trough, trough_index, peak_index = (bar.high / start - 1.0) * 100.0, start, start_index, index
             if bar.low < lowest:
                 lowest, lowest_index = bar.low, index
-            if lowest > 0 and (bar.high / lowest - 1.0) * 100.0 > best_rise:
-                best_rise, trough_index, peak_index = (bar.high / lowest - 1.0) * 100.0, lowest_index, index
         self._rise_pct = best_rise
         self._volume_ratio = 0.0
         self._low_after_peak = math.inf
         if peak_index < 0:
             return
-        self._trough, self._peak = bars[trough_index].low, bars[peak_index].high
+        self._trough, self._peak = trough, bars[peak_index].high
         spike = max(bars[index].volume for index in range(trough_index, peak_index + 1))
         ranked = sorted(self._volumes)
         median = ranked[len(ranked) // 2] if ranked else 0.0

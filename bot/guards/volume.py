@@ -33,14 +33,16 @@ class AbnormalVolumeSettings(GuardSettingsModel):
     bar_seconds: int = Field(60, gt=0, description="length of a volume bar; kline sources need the same interval")
     baseline_bars: int = Field(60, ge=2, le=10_000, description="completed bars in the rolling baseline")
     min_baseline_bars: int = Field(20, ge=2, description="bars needed before the guard judges at all")
-    spike_z: float = Field(4.0, gt=0, description="z-score of a bar's volume that is MODERATE")
+    spike_z: float = Field(5.0, gt=0, description="z-score of a bar's volume that is MODERATE")
     quiet_ratio: float = Field(
         0.1, gt=0, lt=1, description="bar volume / baseline mean at or below which the market has gone quiet"
     )
     min_relative_std: float = Field(
         0.25, ge=0, description="floor of the baseline's standard deviation, as a fraction of its mean"
     )
-    escalation: Escalation = Escalation(critical=3.0)
+    # Volume is heavy-tailed: on real BTCUSDT minutes a z of 5-8 happens several times a day, while
+    # 25+ (CRITICAL, 5 x spike_z) marks events like 2025-09-22 05:59 UTC (z of about 48).
+    escalation: Escalation = Escalation(critical=5.0)
 
     @model_validator(mode="after")
     def _enough_baseline(self) -> AbnormalVolumeSettings:
