@@ -266,8 +266,9 @@ class Daemon:
         finally:
             # The engine stops taking new events, finishes and commits the batch in hand.
             engine_stop.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(engine_task), _ENGINE_STOP_SECONDS)
+            if self.runner is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(engine_task), _ENGINE_STOP_SECONDS)
             engine_task.cancel()
             await asyncio.gather(engine_task, return_exceptions=True)
             log.info("stopping: flushing what was received to Redis")

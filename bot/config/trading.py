@@ -53,8 +53,9 @@ class PaperSettings(SectionModel):
 
 class EngineSettings(SectionModel):
     # Run the engine in this process (ingest and engine can also run as separate processes on
-    # one Redis: set ingest.enabled or engine.enabled false).
-    enabled: bool = True
+    # one Redis: set ingest.enabled or engine.enabled false). Off unless configured: a settings
+    # file without an engine section only records market data. The shipped file turns it on.
+    enabled: bool = False
     # paper: the paper broker. (live arrives with the live broker.)
     mode: Literal["paper"] = "paper"
     strategies: tuple[StrategyEntry, ...] = ()
