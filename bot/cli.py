@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="show what the record in Redis holds (streams, books, gaps)")
     status.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
 
+    for name, text in (("halt", "kill switch: the engine places no more orders (TradingState HALTED)"),
+                       ("reduce", "the engine only closes positions (TradingState REDUCING)"),
+                       ("resume", "back to normal trading (TradingState ACTIVE)")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--reason", default="operator command", help="why (kept in the ledger)")
+        command.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
+
     config = commands.add_parser("config", help="settings commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
@@ -50,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return _exchange_sim(arguments)
     if arguments.command == "status":
         return _status(arguments)
+    if arguments.command in ("halt", "reduce", "resume"):
+        return _command(arguments)
     return _run(arguments)
 
 
@@ -72,14 +81,51 @@ def _status(arguments: argparse.Namespace) -> int:
         return 1
 
 
+def _command(arguments: argparse.Namespace) -> int:
+    """Queues an operator command in Redis; the running engine applies it within one batch."""
+    settings = _settings_or_exit(arguments.config)
+    from bot.status import send_command
+
+    try:
+        entry = send_command(settings, arguments.command, arguments.reason)
+    except Exception as error:
+        print(f"tradebot {arguments.command}: {error}", file=sys.stderr)
+        return 1
+    print(f"tradebot {arguments.command}: queued as {entry}; the engine applies it with its next batch")
+    return 0
+
+
 def _run(arguments: argparse.Namespace) -> int:
     settings = _settings_or_exit(arguments.config)
-    configure_logging(settings.logging.level, settings.logging.format)
+    from bot.live_view import ConsoleLogStream, show_live, terminal
+
+    live = settings.engine.enabled and settings.logging.format != "json" and terminal(sys.stdout) and terminal(sys.stderr)
+    console = None
+    if live:
+        from rich.console import Console
+
+        console = Console()
+        configure_logging(settings.logging.level, "console", stream=ConsoleLogStream(console))
+    else:
+        configure_logging(settings.logging.level, settings.logging.format)
     for secret in secret_values(settings):
         register_secret(secret)
     from bot.app import Daemon  # imported late so `tradebot --help` and `config check` stay fast
 
-    return asyncio.run(_run_until_signal(lambda stop: Daemon(settings).run(stop)))
+    async def run(stop: asyncio.Event) -> None:
+        daemon = Daemon(settings)
+        if console is None:
+            await daemon.run(stop)
+            return
+        view_stop = asyncio.Event()
+        view = asyncio.create_task(show_live(daemon, console, view_stop))
+        try:
+            await daemon.run(stop)
+        finally:
+            view_stop.set()
+            await asyncio.gather(view, return_exceptions=True)
+
+    return asyncio.run(_run_until_signal(run))
 
 
 def _exchange_sim(arguments: argparse.Namespace) -> int:

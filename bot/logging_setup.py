@@ -40,7 +40,7 @@ _SECRET_PARAMETER_PATTERN = re.compile(
 MINIMUM_SECRET_LENGTH = 4
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-LogFormat = Literal["console", "json"]
+LogFormat = Literal["auto", "console", "json"]
 
 
 class _SecretValues:
@@ -150,9 +150,12 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Route structlog and the standard library to `stream` (default stderr). Safe to call again."""
-    if format not in ("console", "json"):
-        raise ValueError(f"unknown log format {format!r}: expected 'console' or 'json'")
+    if format not in ("auto", "console", "json"):
+        raise ValueError(f"unknown log format {format!r}: expected 'auto', 'console' or 'json'")
     stream = sys.stderr if stream is None else stream
+    if format == "auto":
+        # People read a terminal; everything else (files, pipes, log collectors) gets JSON lines.
+        format = "console" if stream.isatty() else "json"
     numeric_level = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric_level, int):
         raise ValueError(f"unknown log level {level!r}")

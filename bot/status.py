@@ -77,3 +77,11 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
         finally:
             client.close()
     return 0
+
+
+def send_command(settings: Settings, command: str, reason: str) -> str:
+    """Adds an operator command to the engine's command stream; returns its entry id."""
+    keys = RedisKeys(settings.redis.namespace)
+    with _redis_url(settings) as (url, _):
+        with redis.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds) as client:
+            return client.xadd(keys.commands(), {"command": command, "reason": reason}).decode()

@@ -274,7 +274,7 @@ class MetricsSettings(SectionModel):
 
 class LoggingSettings(SectionModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["console", "json"] = "console"
+    format: Literal["auto", "console", "json"] = "auto"
 
     @field_validator("level", mode="before")
     @classmethod

@@ -75,6 +75,8 @@ class TradingEngine:
         self._rules = dict(rules or {})
         self._next_assessment: dict[str, int] = {}
         self.outputs = EngineOutputs()
+        # Set when a fill moved the account: only then can the day's loss have changed.
+        self._account_moved = False
 
     # ---- per event ---------------------------------------------------------------------------
 
@@ -96,14 +98,18 @@ class TradingEngine:
             await self._decide(strategy, signal)
         if self._assessment_due(symbol):
             await self._assess(symbol)
-        self._watch_losses()
+            self._watch_losses()  # also once per interval: a new UTC day lifts a loss halt
+        elif self._account_moved:
+            self._watch_losses()
+        self._account_moved = False
 
     def take_outputs(self) -> EngineOutputs:
         outputs, self.outputs = self.outputs, EngineOutputs()
         return outputs
 
     def _observe(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
-        self.metrics.events[event.kind.value] = self.metrics.events.get(event.kind.value, 0) + 1
+        events = self.metrics.events
+        events[event.kind] = events.get(event.kind, 0) + 1  # a StrEnum: counted by its text
         if isinstance(event, _EXCHANGE_TIMED) and event.ts_event > self.clock.now_ns():
             self.clock.set(event.ts_event)
         if self.market.apply(event) is None:
@@ -179,6 +185,7 @@ class TradingEngine:
         self.metrics.order(order.side.value, order.status.value)
         for fill in report.fills:
             if self.portfolio.apply_fill(fill):
+                self._account_moved = True
                 self.outputs.fills.append(fill)
                 self.metrics.fill(fill.side.value)
         self.outputs.account_changed = True

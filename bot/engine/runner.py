@@ -48,6 +48,9 @@ class EngineRunner:
         self._commands_cursor = commands_cursor
         self.events_handled = 0
         self.warmed_events = 0
+        # What the terminal view shows: each strategy's latest signal, each symbol's guard level.
+        self.latest_signals: dict[tuple[str, str], str] = {}
+        self.latest_assessments: dict = {}
         self.caught_up = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -94,6 +97,9 @@ class EngineRunner:
     async def _commit(self, refs: list[EntryRef], decided_at: list[int]) -> None:
         engine = self.engine
         outputs = engine.take_outputs()
+        for decision in outputs.decisions:
+            self.latest_signals[(decision.symbol, decision.strategy)] = decision.action.value
+        self.latest_assessments.update(outputs.assessments)
         snapshots = {name: source() for name, source in self._snapshot_sources.items() if outputs.account_changed or name in ("risk", "trading_state")}
         snapshots["commands_cursor"] = self._commands_cursor.encode()
         await self._ledger.commit(outputs, refs, engine.portfolio, self._account(), snapshots)

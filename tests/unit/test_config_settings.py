@@ -22,7 +22,7 @@ from bot.config import (
     mask_url_password,
     secret_values,
 )
-from bot.config.sections import DEFAULT_RECORDING, RECORDINGS_DIRECTORY
+from bot.config.sections import DEFAULT_RECORDING, DEFAULT_RECORDINGS, RECORDINGS_DIRECTORY
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -67,14 +67,14 @@ def test_defaults() -> None:
         1.0,
         False,
     )
-    assert replay.recordings == (DEFAULT_RECORDING,)
+    assert replay.recordings == DEFAULT_RECORDINGS
     assert DEFAULT_RECORDING.is_file() and DEFAULT_RECORDING.is_absolute()
     assert (settings.metrics.enabled, settings.metrics.host, settings.metrics.port) == (
         True,
         "127.0.0.1",
         9108,
     )
-    assert (settings.logging.level, settings.logging.format) == ("INFO", "console")
+    assert (settings.logging.level, settings.logging.format) == ("INFO", "auto")
 
 
 def test_settings_are_frozen() -> None:
@@ -94,7 +94,7 @@ def test_shipped_default_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.exchange.venue == "replay"
     assert settings.ingest.symbols == ("BTCUSDT",)
     assert settings.ingest.streams == ("trade", "bookTicker", "depth@100ms")
-    assert settings.replay_exchange.recordings == (DEFAULT_RECORDING,)
+    assert settings.replay_exchange.recordings == DEFAULT_RECORDINGS
     assert settings.redis.url is None
 
 
