@@ -40,39 +40,12 @@ if str(REPOSITORY) not in sys.path:
 
 from bot.config import load_settings  # noqa: E402
 from bot.config.sections import DEFAULT_RECORDING, RECORDINGS_DIRECTORY  # noqa: E402
-from bot.domain.events import DepthSnapshot, MarketEvent, StreamMessage  # noqa: E402
+from bot.domain.events import MarketEvent  # noqa: E402
 from bot.domain.symbols import rules_from_exchange_info  # noqa: E402
 from bot.engine.assembly import build_engine  # noqa: E402
 from bot.engine.market import MarketState  # noqa: E402
 from bot.engine.metrics import EngineMetrics  # noqa: E402
-from bot.ingest.wire import FrameDecoder  # noqa: E402
-
-
-def load_events(path: Path) -> list[MarketEvent]:
-    decoder = FrameDecoder()
-    events: list[MarketEvent] = []
-    with gzip.open(path, "rb") as lines:
-        for line in lines:
-            envelope = json.loads(line)
-            message = envelope["msg"]
-            ts_init = envelope["recv_time_ns"]
-            if "lastUpdateId" in message:  # the recorder's REST snapshot, where it synced its book
-                events.append(DepthSnapshot(
-                    symbol="BTCUSDT", ts_event=ts_init, ts_init=ts_init, last_update_id=message["lastUpdateId"],
-                    bids=tuple((_decimal(p), _decimal(q)) for p, q in message["bids"]),
-                    asks=tuple((_decimal(p), _decimal(q)) for p, q in message["asks"]),
-                ))
-                continue
-            decoded = decoder.decode(json.dumps(message), ts_init)
-            if isinstance(decoded, StreamMessage):
-                events.append(decoded.event)
-    return events
-
-
-def _decimal(text: str):
-    from decimal import Decimal
-
-    return Decimal(text)
+from bot.engine.recorded import recorded_events  # noqa: E402
 
 
 def ceiling_run(events: list[MarketEvent]) -> float:
@@ -119,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = 1 if arguments.quick else 3
 
     load_started = time.perf_counter()
-    events = load_events(DEFAULT_RECORDING)
+    events = recorded_events(DEFAULT_RECORDING)
     settings = load_settings(REPOSITORY / "config/tradebot.yaml", {})
     with gzip.open(RECORDINGS_DIRECTORY / "spot_exchangeInfo_2021-10-12.json.gz", "rb") as file:
         rules = rules_from_exchange_info(json.load(file))

@@ -1,4 +1,5 @@
-"""What `make run` does, in-process: the shipped settings, a private Redis, the replay exchange.
+"""What `make run` does, in-process: the shipped settings, a private Redis, the replay exchange,
+ingest and the paper-trading engine.
 
 The only overrides are a temporary data directory, full replay speed and a free metrics port; the
 daemon must ingest the whole bundled recording and stop by itself when the recording ends, and a
@@ -8,9 +9,11 @@ second run must start from an empty replay record rather than refuse everything 
 import asyncio
 from pathlib import Path
 
+import msgspec
 import redis
 
 from bot.app import Daemon
+from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis
 from bot.config import load_settings
 
@@ -29,6 +32,20 @@ async def run_once(data_directory: Path) -> Daemon:
     return daemon
 
 
+def ledger(data_directory: Path) -> dict[str, object]:
+    keys = RedisKeys("tradebot")
+    with EmbeddedRedis(data_directory) as server, redis.Redis.from_url(server.url) as client:
+        return {
+            "decisions": [msgspec.json.decode(fields[b"decision"]) for _, fields in client.xrange(keys.decisions())],
+            "orders": {key.decode(): msgspec.json.decode(value) for key, value in client.hgetall(keys.orders()).items()},
+            "fills": [msgspec.json.decode(fields[b"fill"]) for _, fields in client.xrange(keys.fills())],
+            "balances": client.hgetall(keys.balances()),
+            "positions": client.hgetall(keys.positions()),
+            "assessments": client.hgetall(keys.assessments()),
+            "account": client.hgetall(keys.account()),
+        }
+
+
 def stream_lengths(data_directory: Path) -> dict[str, int]:
     with EmbeddedRedis(data_directory) as server, redis.Redis.from_url(server.url) as client:
         return {key.decode().split(":", 2)[2]: client.xlen(key) for key in client.scan_iter(match="tradebot:stream:*")}
@@ -41,5 +58,23 @@ async def test_the_shipped_defaults_ingest_the_bundled_recording_and_stop_at_its
     daemon = await run_once(tmp_path)
     assert daemon.metrics.value("tradebot_ingest_messages_total", kind="trade") == 19_904
     assert stream_lengths(tmp_path) == expected
+    first = ledger(tmp_path)
     await run_once(tmp_path)  # the replay restarts its recording; the old replay record is cleared
     assert stream_lengths(tmp_path) == expected
+    second = ledger(tmp_path)
+
+    # The engine traded the recording on the paper broker: 1 s bars from 19,904 trades, two
+    # strategies, every bar decided; orders filled at the real book; guards assessed each second.
+    decisions = first["decisions"]
+    assert len(decisions) >= 2 * 600 and {d["strategy"] for d in decisions} == {"sma_cross", "breakout"}
+    assert {d["action"] for d in decisions} == {"BUY", "SELL", "HOLD"}
+    orders = first["orders"].values()
+    assert len(orders) >= 10 and {o["side"] for o in orders} == {"BUY", "SELL"}
+    assert all(o["status"] == "FILLED" for o in orders), [o for o in orders if o["status"] != "FILLED"][:3]
+    assert len(first["fills"]) >= len(orders)
+    assert first["assessments"].keys() == {b"BTCUSDT"} and first["account"][b"trading_state"] == b"ACTIVE"
+    assert b"USDT" in first["balances"]
+    # Every order and fill traces back to a decision or a risk exit, and both runs agree exactly.
+    ordered_by_decisions = {d["order_id"] for d in decisions if d["order_id"]}
+    assert ordered_by_decisions <= first["orders"].keys()
+    assert {k: v for k, v in first.items() if k != "account"} == {k: v for k, v in second.items() if k != "account"}
