@@ -31,6 +31,7 @@ from bot.engine.assembly import UnknownSymbolError, build_engine, engine_streams
 from bot.engine.ledger import RedisLedger
 from bot.engine.metrics import EngineMetrics
 from bot.engine.runner import EngineRunner
+from bot.scanner.service import ScannerService
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
@@ -167,6 +168,7 @@ class Daemon:
         self.metrics = metrics or IngestMetrics()
         self.engine_metrics = EngineMetrics(self.metrics.registry)
         self.runner: EngineRunner | None = None
+        self.scanner: ScannerService | None = None
         self.service: IngestService | None = None
         self.writer: RedisStreamWriter | None = None
         self.http: HttpServer | None = None
@@ -220,6 +222,8 @@ class Daemon:
                 )
             if settings.engine.enabled:
                 self.runner = await self._engine(client, keys, rest)
+            if settings.scanner.enabled:
+                self.scanner = ScannerService(rest, client, settings.redis.namespace, settings.scanner, self.clock)
             await self._run_until_stopped(stop)
 
     async def _engine(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> EngineRunner:
@@ -253,6 +257,7 @@ class Daemon:
         engine_stop = asyncio.Event()
         engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
+        scanner_task = asyncio.create_task(self.scanner.run() if self.scanner else asyncio.Event().wait(), name="scanner")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
@@ -272,9 +277,9 @@ class Daemon:
             engine_task.cancel()
             await asyncio.gather(engine_task, return_exceptions=True)
             log.info("stopping: flushing what was received to Redis")
-            for task in (ingest_task, status_task, stop_task):
+            for task in (ingest_task, status_task, stop_task, scanner_task):
                 task.cancel()
-            await asyncio.gather(ingest_task, status_task, stop_task, return_exceptions=True)
+            await asyncio.gather(ingest_task, status_task, stop_task, scanner_task, return_exceptions=True)
             try:
                 await asyncio.wait_for(self.writer.drained(), _DRAIN_TIMEOUT_SECONDS)
             except TimeoutError:

@@ -20,6 +20,7 @@ from bot.config.sections import (
 from bot.config.trading import EngineSettings, PaperSettings
 from bot.guards import GuardSettings
 from bot.risk import RiskSettings
+from bot.scanner.settings import ScannerSettings
 
 
 class Settings(BaseModel):
@@ -35,6 +36,7 @@ class Settings(BaseModel):
     guards: GuardSettings = Field(default_factory=GuardSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
+    scanner: ScannerSettings = Field(default_factory=ScannerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -134,6 +134,8 @@ class ScannerSettings(_Frozen):
     quote_asset: the scanner looks at pairs quoted in this asset only.
     """
 
+    # Run the scanner in the daemon (off unless configured; the shipped file turns it on).
+    enabled: bool = False
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
     failure_backoff_max_seconds: float = Field(default=600.0, gt=0)
     top_n: int = Field(default=10, ge=1, le=500)

@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+from prometheus_client import generate_latest
 import redis
 
 from bot.app import Daemon
@@ -59,6 +60,12 @@ async def test_the_shipped_defaults_ingest_the_bundled_recording_and_stop_at_its
     assert daemon.metrics.value("tradebot_ingest_messages_total", kind="trade") == 19_904
     assert stream_lengths(tmp_path) == expected
     first = ledger(tmp_path)
+    exposed = generate_latest(daemon.metrics.registry).decode()
+    for name in ("tradebot_engine_events_total{kind=\"trade\"} 19904.0", "tradebot_engine_signals_total{side=\"BUY\"",
+                 "tradebot_engine_guard_verdicts_total{guard=\"wash_trading\"", "tradebot_engine_orders_total{side=\"SELL\",status=\"FILLED\"}",
+                 "tradebot_engine_fills_total{side=\"BUY\"}", "tradebot_engine_decision_latency_seconds_count",
+                 "tradebot_engine_equity ", "tradebot_engine_position_value ", "tradebot_engine_trading_state{state=\"ACTIVE\"} 1.0"):
+        assert name in exposed, name
     await run_once(tmp_path)  # the replay restarts its recording; the old replay record is cleared
     assert stream_lengths(tmp_path) == expected
     second = ledger(tmp_path)
