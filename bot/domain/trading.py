@@ -149,6 +149,15 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     strategy: str = ""
     reject_reason: str = ""
 
+    @classmethod
+    def from_request(cls, request: OrderRequest, status: OrderStatus, ts: int, reject_reason: str = "") -> Order:
+        """The order a request becomes when the broker first answers it."""
+        return cls(
+            client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
+            order_type=request.order_type, quantity=request.quantity, price=request.price, status=status,
+            ts_created=ts, ts_updated=ts, strategy=request.strategy, reject_reason=reject_reason,
+        )
+
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
     """One execution of (part of) an order. `fill_id` is unique and deterministic

@@ -71,17 +71,5 @@ class Broker(Protocol):
 
 def rejected_report(request: OrderRequest, error: OrderRejected, ts: int) -> ExecutionReport:
     """A REJECTED order for the ledger and alerts, built from a refusal (the broker stores none)."""
-    order = Order(
-        client_order_id=request.client_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        order_type=request.order_type,
-        quantity=request.quantity,
-        price=request.price,
-        status=OrderStatus.REJECTED,
-        ts_created=ts,
-        ts_updated=ts,
-        strategy=request.strategy,
-        reject_reason=f"{error.code} {error.message}",
-    )
+    order = Order.from_request(request, OrderStatus.REJECTED, ts, reject_reason=f"{error.code} {error.message}")
     return ExecutionReport(order=order)

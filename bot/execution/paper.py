@@ -226,18 +226,7 @@ class PaperBroker:
 
     def _accept(self, request: OrderRequest, rules: SymbolRules, slices: list[PriceLevel], hold: Decimal) -> ExecutionReport:
         now = self._clock.now_ns()
-        order = Order(
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            order_type=request.order_type,
-            quantity=request.quantity,
-            price=request.price,
-            status=OrderStatus.NEW,
-            ts_created=now,
-            ts_updated=now,
-            strategy=request.strategy,
-        )
+        order = Order.from_request(request, OrderStatus.NEW, now)
         self._orders[order.client_order_id] = order
         if hold:
             held_asset = rules.quote_asset if request.side is Side.BUY else rules.base_asset
