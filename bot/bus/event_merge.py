@@ -11,9 +11,11 @@ rising by construction, and a pure function of the record.
 
 An entry is released only when no other stream could still deliver an earlier one: every stream
 either has a buffered entry or has been read to its end. Over a complete record that yields the
-same total order whatever the read sizes; live, a stream that is caught up does not hold the
-others back, so an entry that arrives later than its ts_init would suggest is handled late
-rather than waiting forever.
+same total order whatever the read sizes. Live, it yields the same order too, provided "read to
+its end" is true of one moment for all streams (the Redis consumer reads them all in one
+command) and the record is written in arrival order (ingest's writer is): whatever is written
+after that moment arrived later than everything read. A test runs the bundled recording live
+twice and compares every decision.
 
 Pure: no I/O. The Redis consumer and the in-memory bus feed it.
 """
@@ -69,12 +71,14 @@ class EventMerger(Generic[Payload]):
         """The stream has been read to its current end: it may not hold the others back."""
         self._lanes[stream].exhausted = True
 
+    def mark_unread(self, stream: str) -> None:
+        """The stream may have grown since it was read to its end: it holds the others back
+        again until it is read."""
+        self._lanes[stream].exhausted = False
+
     def needs_read(self, stream: str) -> bool:
         lane = self._lanes[stream]
         return not lane.entries and not lane.exhausted
-
-    def is_empty(self, stream: str) -> bool:
-        return not self._lanes[stream].entries
 
     def buffered(self) -> int:
         return sum(len(lane.entries) for lane in self._lanes.values())

@@ -117,16 +117,19 @@ class RedisEventConsumer:
     async def next_batch(self) -> list[tuple[MarketEvent, EntryRef]]:
         """Entries ready to handle, in merged order; waits up to the block time when none are."""
         while True:
-            # Every lane with nothing buffered is read, including lanes read to their end
-            # before: the record may have grown since.
-            wanted = {key: self._positions.get(key, ">") for key in self._kinds if self.merger.is_empty(key)}
+            # Every stream is read in ONE command each time, buffered or not: "read to its end"
+            # then means "as of this one moment" for all of them, and since ingest writes in
+            # arrival order, nothing written later can belong before what was read.
+            wanted = {key: self._positions.get(key, ">") for key in self._kinds}
             if wanted:
                 only_new = all(position == ">" for position in wanted.values())
-                replies = await self._client.xreadgroup(
-                    self.group, self._consumer, wanted, count=self._read_count,
-                    block=self._block_milliseconds if only_new and not self.merger.buffered() else None,
-                )
+                block = self._block_milliseconds if only_new and not self.merger.buffered() else None
+                replies = await self._client.xreadgroup(self.group, self._consumer, wanted, count=self._read_count, block=block)
                 got = {_as_text(key): entries for key, entries in replies or []}
+                if block is not None and got:
+                    # Woken by one stream; what the others hold now is unknown until read again.
+                    for key in wanted:
+                        self.merger.mark_unread(key)
                 for key, position in wanted.items():
                     entries = got.get(key, [])
                     for entry_id, fields in entries:
@@ -136,12 +139,15 @@ class RedisEventConsumer:
                     if position != ">":
                         # Re-reading our pending entries: page past them, then on to new ones.
                         self._positions[key] = _as_text(entries[-1][0]) if len(entries) >= self._read_count else ">"
-                    elif len(entries) < self._read_count:
+                    elif len(entries) < self._read_count and block is None:
+                        # Only a read that did not block says where a stream ends: a blocked
+                        # XREADGROUP is answered with the first stream that got data alone, even
+                        # when the same write (one Lua batch) added to the others too.
                         self.merger.mark_exhausted(key)
             released = self.merger.release()
             if released or not wanted:
                 return released
-            if all(position == ">" for position in wanted.values()) and not any(got.values()):
+            if block is not None and not any(got.values()):
                 return []  # nothing new within the block time
 
 

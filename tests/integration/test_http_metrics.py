@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.http.server import HttpServer
+from bot.engine.metrics import EngineMetrics
 from bot.ingest.metrics import IngestMetrics
 
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -45,8 +46,16 @@ def populate(metrics: IngestMetrics) -> None:
 
 @pytest.fixture
 def metrics() -> IngestMetrics:
+    """The daemon's registry: ingest and engine metrics together, each series touched once."""
     metrics = IngestMetrics()
     populate(metrics)
+    engine = EngineMetrics(metrics.registry)
+    engine.events["trade"] = 1
+    engine.signal("sma_cross", "BUY")
+    engine.verdict("extreme_move", "NORMAL")
+    engine.order("BUY", "FILLED")
+    engine.fill("BUY")
+    engine.decision_latency.series().observe(0.002)
     return metrics
 
 
