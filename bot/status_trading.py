@@ -6,6 +6,8 @@ restarted daemon would resume from.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 import redis
 from rich.console import Console
@@ -16,6 +18,16 @@ from bot.bus.redis_keys import RedisKeys
 
 def _json(raw: bytes) -> dict:
     return msgspec.json.decode(raw)
+
+
+def _amount(text: str | None) -> str:
+    """An exact ledger amount shown to Binance's 8 decimals, trailing zeros dropped."""
+    if not text:
+        return "-"
+    value = Decimal(text)
+    if value.as_tuple().exponent < -8:
+        value = value.quantize(Decimal("0.00000001"))
+    return format(value.normalize(), "f")
 
 
 def show_trading(client: redis.Redis, keys: RedisKeys, console: Console) -> None:
@@ -32,12 +44,12 @@ def show_trading(client: redis.Redis, keys: RedisKeys, console: Console) -> None
         f"unrealized PnL {account['unrealized_pnl']}   fees {account['fees_paid']}"
     )
     balances = {asset.decode(): amount.decode() for asset, amount in client.hgetall(keys.balances()).items()}
-    console.print("balances: " + (", ".join(f"{asset} {amount}" for asset, amount in sorted(balances.items())) or "none"))
+    console.print("balances: " + (", ".join(f"{asset} {_amount(amount)}" for asset, amount in sorted(balances.items())) or "none"))
     positions = Table("symbol", "quantity", "average price", "stop", "realized PnL", "fees")
     for symbol, raw in sorted(client.hgetall(keys.positions()).items()):
         position = _json(raw)
-        positions.add_row(symbol.decode(), position["quantity"], position["average_price"],
-                          position.get("stop_price") or "-", position["realized_pnl"], position["fees_paid"])
+        positions.add_row(symbol.decode(), _amount(position["quantity"]), _amount(position["average_price"]),
+                          _amount(position.get("stop_price")), _amount(position["realized_pnl"]), _amount(position["fees_paid"]))
     console.print(positions if positions.row_count else "positions: none open")
     orders = [_json(raw) for raw in client.hgetall(keys.orders()).values()]
     open_orders = [order for order in orders if order["status"] in ("NEW", "PARTIALLY_FILLED")]
