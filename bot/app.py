@@ -215,6 +215,8 @@ class Daemon:
             writer = self.writer
             # Read at scrape time, so the gauge moves while Redis is down and no batch completes.
             self.metrics.backlog.set_function(lambda: writer.backlog)
+            if settings.scanner.enabled and settings.scanner.select_symbols:
+                settings = self.settings = await self._symbols_from_scanner(client, keys, rest)
             if settings.ingest.enabled:
                 self.service = IngestService(
                     ingest_settings(settings), self.clock, keys, self.writer, rest, websocket_url,
@@ -225,6 +227,24 @@ class Daemon:
             if settings.scanner.enabled:
                 self.scanner = ScannerService(rest, client, settings.redis.namespace, settings.scanner, self.clock)
             await self._run_until_stopped(stop)
+
+    async def _symbols_from_scanner(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> Settings:
+        """The settings with ingest.symbols replaced by the scanner's pair list (and the symbols
+        the ledger holds positions in, so none is left unmanaged)."""
+        settings = self.settings
+        scanner = ScannerService(rest, client, settings.redis.namespace, settings.scanner, self.clock)
+        if not await scanner.refresh_once() or not scanner.pairs:
+            raise StartupError("scanner.select_symbols is on, but the first market scan failed or selected no pair "
+                               "(see the scanner's log line above; scanner.pair_filters decide the list)")
+        held: list[str] = []
+        snapshot = (await RedisLedger(client, keys, settings.engine.consumer_group).load_snapshots()).get("portfolio")
+        if snapshot is not None:
+            from bot.risk import Portfolio
+
+            held = sorted(Portfolio.restore(snapshot).positions)
+        symbols = tuple(dict.fromkeys([*scanner.pairs, *held]))
+        log.info("trading the scanner's pair list", symbols=list(symbols), held_positions=held)
+        return settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"symbols": symbols})})
 
     async def _engine(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> EngineRunner:
         settings = self.settings

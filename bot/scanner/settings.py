@@ -136,6 +136,9 @@ class ScannerSettings(_Frozen):
 
     # Run the scanner in the daemon (off unless configured; the shipped file turns it on).
     enabled: bool = False
+    # At start-up, trade the scanner's dynamic pair list (pair_filters) instead of ingest.symbols,
+    # plus any symbol the ledger still holds a position in. Chosen once per start.
+    select_symbols: bool = False
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
     failure_backoff_max_seconds: float = Field(default=600.0, gt=0)
     top_n: int = Field(default=10, ge=1, le=500)
