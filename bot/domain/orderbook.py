@@ -15,59 +15,95 @@ it decides, the caller does the I/O (fetching snapshots).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.events import DepthUpdate, PriceLevel
+from bot.domain.events import DepthUpdate, DepthUpdateText, PriceLevel
+
+Quantity = Decimal | str  # str: the exchange's text, kept until read
+Level = tuple[Decimal, Decimal] | tuple[str, str]
 
 
 
 class OrderBook:
-    """Price levels per side. Prices are Decimal keys, so '61837.63000000' and '61837.63' are one level."""
+    """Price levels per side, keyed by the price's text without the zeros after its point, so
+    '61837.63000000' and '61837.63' are one level.
+
+    Diffs from the stream carry prices and quantities as the exchange's text (DepthUpdateText).
+    Keying by Decimal would cost a parse and, worse, a Decimal hash (several times the parse) for
+    every level of every diff, most of them prices the book has not seen before; a string hashes in
+    a fraction of that. Quantities are stored as they came, text or Decimal, and only what is read
+    (the top of the book) becomes Decimal.
+    """
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
+        self.bids: dict[str, Quantity] = {}
+        self.asks: dict[str, Quantity] = {}
         self.last_update_id = -1
+        self._prices = _PriceValues()
 
-    def load_snapshot(self, last_update_id: int, bids: list[PriceLevel], asks: list[PriceLevel]) -> None:
-        self.bids = {price: quantity for price, quantity in bids if quantity}
-        self.asks = {price: quantity for price, quantity in asks if quantity}
+    def load_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        self.bids, self.asks = {}, {}
+        _apply_levels(self.bids, bids)
+        _apply_levels(self.asks, asks)
         self.last_update_id = last_update_id
 
-    def apply(self, update: DepthUpdate) -> None:
-        _apply_side(self.bids, update.bids)
-        _apply_side(self.asks, update.asks)
+    def apply(self, update: DepthUpdate | DepthUpdateText) -> None:
+        _apply_levels(self.bids, update.bids)
+        _apply_levels(self.asks, update.asks)
         self.last_update_id = update.final_update_id
 
     def best_bid(self) -> PriceLevel | None:
         if not self.bids:
             return None
-        price = max(self.bids)
-        return price, self.bids[price]
+        price = max(self.bids, key=self._prices.value)
+        return self._prices.value(price), Decimal(self.bids[price])
 
     def best_ask(self) -> PriceLevel | None:
         if not self.asks:
             return None
-        price = min(self.asks)
-        return price, self.asks[price]
+        price = min(self.asks, key=self._prices.value)
+        return self._prices.value(price), Decimal(self.asks[price])
 
     def top(self, depth: int) -> tuple[list[PriceLevel], list[PriceLevel]]:
         """The best `depth` levels of each side, best first."""
-        bids = heapq.nlargest(depth, self.bids.items())
-        asks = heapq.nsmallest(depth, self.asks.items())
+        value = self._prices.value
+        bids = [(value(price), Decimal(self.bids[price])) for price in heapq.nlargest(depth, self.bids, key=value)]
+        asks = [(value(price), Decimal(self.asks[price])) for price in heapq.nsmallest(depth, self.asks, key=value)]
         return bids, asks
 
 
+class _PriceValues(dict[str, Decimal]):
+    """Price text -> Decimal, made on first use: ordering the levels reads the same prices again
+    and again. Starts over past a bound, so prices long gone from the book do not pile up."""
 
-def _apply_side(side: dict[Decimal, Decimal], levels: tuple[PriceLevel, ...]) -> None:
-    # Set every level in one C-level update, then drop the zero quantities (any exponent, e.g.
-    # 0E-8): a diff is mostly changes, and this is about twice as fast as a branch per level.
-    side.update(levels)
+    _LIMIT = 100_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = self.__getitem__  # bound once: used as a sort key in C
+
+    def __missing__(self, text: str) -> Decimal:
+        if len(self) > self._LIMIT:
+            self.clear()
+        value = self[text] = Decimal(text)
+        return value
+
+
+def _apply_levels(side: dict[str, Quantity], levels: Sequence[Level]) -> None:
+    if levels and type(levels[0][0]) is not str:
+        levels = [(format(price, "f"), quantity) for price, quantity in levels]  # Decimals: from REST or tests
     for price, quantity in levels:
-        if not quantity:
-            del side[price]
+        if "." in price:  # one key per price however many zeros the exchange wrote after the point
+            price = price.rstrip("0").rstrip(".")  # type: ignore[union-attr]
+        # Text quantities are checked plain numerals (bot.ingest.wire.plain_numerals): zero exactly
+        # when nothing is left after stripping zeros and the point. A Decimal zero is falsy.
+        if quantity.strip("0.") if type(quantity) is str else quantity:  # type: ignore[union-attr]
+            side[price] = quantity  # type: ignore[index]
+        else:
+            side.pop(price, None)  # type: ignore[arg-type]
 
 
 class SyncState(StrEnum):
@@ -90,14 +126,14 @@ class BookSynchronizer:
     def __init__(self, symbol: str, max_buffered: int = 10_000) -> None:
         self.book = OrderBook(symbol)
         self.state = SyncState.WAITING_FOR_SNAPSHOT
-        self._buffer: list[DepthUpdate] = []
+        self._buffer: list[DepthUpdate | DepthUpdateText] = []
         self._max_buffered = max_buffered
 
     @property
     def first_buffered_update_id(self) -> int | None:
         return self._buffer[0].first_update_id if self._buffer else None
 
-    def offer(self, update: DepthUpdate) -> Verdict:
+    def offer(self, update: DepthUpdate | DepthUpdateText) -> Verdict:
         if self.state is SyncState.WAITING_FOR_SNAPSHOT:
             self._buffer.append(update)
             if len(self._buffer) > self._max_buffered:
@@ -110,7 +146,7 @@ class BookSynchronizer:
         first = self.first_buffered_update_id
         return first is not None and last_update_id < first - 1
 
-    def load_snapshot(self, last_update_id: int, bids: list[PriceLevel], asks: list[PriceLevel]) -> bool:
+    def load_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> bool:
         """Steps 4-5. Returns True when the book is live; False when the buffered events do not
         yet reach past the snapshot (keep buffering and call `try_bridge` as events arrive)."""
         self.book.load_snapshot(last_update_id, bids, asks)
@@ -140,7 +176,7 @@ class BookSynchronizer:
         self.state = SyncState.WAITING_FOR_SNAPSHOT
         self._buffer = []
 
-    def _apply_live(self, update: DepthUpdate) -> Verdict:
+    def _apply_live(self, update: DepthUpdate | DepthUpdateText) -> Verdict:
         last = self.book.last_update_id
         if update.final_update_id <= last:
             return Verdict.STALE

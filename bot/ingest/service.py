@@ -22,7 +22,7 @@ from bot.bus.redis_codec import EVENT_FIELD, encode_event, last_sequence
 from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
-from bot.domain.events import DepthUpdate, EventKind, MarketEvent, StreamMessage
+from bot.domain.events import EventKind, MarketEvent, StreamMessage
 from bot.domain.orderbook import OrderBook
 from bot.ingest.backfill import fetch_agg_trades, fetch_klines, fetch_trades
 from bot.ingest.books import BookKeeper
@@ -198,7 +198,7 @@ class IngestService:
         if outcome is Outcome.DUPLICATE:
             self._metrics.duplicates.labels(event.kind.value).inc()
             return
-        if outcome is Outcome.GAP and not isinstance(event, DepthUpdate):
+        if outcome is Outcome.GAP and event.kind is not EventKind.DEPTH_UPDATE:
             channel.repairing = True
             channel.waiting.append(event)
             self._start_repair(channel, gap)
