@@ -21,7 +21,6 @@ from enum import StrEnum
 
 from bot.domain.events import DepthUpdate, DepthUpdateText, PriceLevel
 
-Quantity = Decimal | str  # str: the exchange's text, kept until read
 Level = tuple[Decimal, Decimal] | tuple[str, str]
 
 
@@ -33,14 +32,14 @@ class OrderBook:
     Diffs from the stream carry prices and quantities as the exchange's text (DepthUpdateText).
     Keying by Decimal would cost a parse and, worse, a Decimal hash (several times the parse) for
     every level of every diff, most of them prices the book has not seen before; a string hashes in
-    a fraction of that. Quantities are stored as they came, text or Decimal, and only what is read
-    (the top of the book) becomes Decimal.
+    a fraction of that. Quantities are kept as text too (Decimal input is written out once), and
+    only what is read (the top of the book) becomes Decimal.
     """
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[str, Quantity] = {}
-        self.asks: dict[str, Quantity] = {}
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
         self.last_update_id = -1
         self._prices = _PriceValues()
 
@@ -69,10 +68,12 @@ class OrderBook:
 
     def top(self, depth: int) -> tuple[list[PriceLevel], list[PriceLevel]]:
         """The best `depth` levels of each side, best first."""
+        # (price, quantity) pairs built in C; with no key function heapq compares them directly
+        # (prices are distinct, so the quantity never decides).
         value = self._prices.value
-        bids = [(value(price), Decimal(self.bids[price])) for price in heapq.nlargest(depth, self.bids, key=value)]
-        asks = [(value(price), Decimal(self.asks[price])) for price in heapq.nsmallest(depth, self.asks, key=value)]
-        return bids, asks
+        bids = heapq.nlargest(depth, zip(map(value, self.bids), self.bids.values()))
+        asks = heapq.nsmallest(depth, zip(map(value, self.asks), self.asks.values()))
+        return [(price, Decimal(quantity)) for price, quantity in bids], [(price, Decimal(quantity)) for price, quantity in asks]
 
 
 class _PriceValues(dict[str, Decimal]):
@@ -92,18 +93,18 @@ class _PriceValues(dict[str, Decimal]):
         return value
 
 
-def _apply_levels(side: dict[str, Quantity], levels: Sequence[Level]) -> None:
-    if levels and type(levels[0][0]) is not str:
-        levels = [(format(price, "f"), quantity) for price, quantity in levels]  # Decimals: from REST or tests
+def _apply_levels(side: dict[str, str], levels: Sequence[Level]) -> None:
+    if levels and type(levels[0][0]) is not str:  # Decimals (REST snapshots, tests): one form for all
+        levels = [(format(price, "f"), format(quantity, "f")) for price, quantity in levels]
     for price, quantity in levels:
         if "." in price:  # one key per price however many zeros the exchange wrote after the point
-            price = price.rstrip("0").rstrip(".")  # type: ignore[union-attr]
-        # Text quantities are checked plain numerals (bot.ingest.wire.plain_numerals): zero exactly
-        # when nothing is left after stripping zeros and the point. A Decimal zero is falsy.
-        if quantity.strip("0.") if type(quantity) is str else quantity:  # type: ignore[union-attr]
-            side[price] = quantity  # type: ignore[index]
+            price = price.rstrip("0").rstrip(".")
+        # Quantities are checked plain numerals (bot.ingest.wire.plain_numerals): zero exactly when
+        # nothing is left after stripping zeros and the point.
+        if quantity.strip("0."):
+            side[price] = quantity
         else:
-            side.pop(price, None)  # type: ignore[arg-type]
+            side.pop(price, None)
 
 
 class SyncState(StrEnum):

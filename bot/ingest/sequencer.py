@@ -59,6 +59,23 @@ class Sequencer:
         self.step = step
         self.last = last
 
+    def advance(self, event: MarketEvent) -> bool:
+        """Accepts the event and returns True if it is simply the next one (NEW, no gap); else
+        changes nothing and returns False, and `check` tells what it is. The common case of
+        every message, without building a verdict."""
+        last = self.last
+        if event.kind is EventKind.DEPTH_UPDATE:
+            final = event.final_update_id  # type: ignore[attr-defined]
+            if last is not None and not (final > last and event.first_update_id <= last + 1):  # type: ignore[attr-defined]
+                return False
+            self.last = final
+            return True
+        number = event.sequence  # type: ignore[attr-defined]
+        if last is not None and not (last < number and (self.step is None or number <= last + self.step)):
+            return False
+        self.last = number
+        return True
+
     def check(self, event: MarketEvent) -> tuple[Outcome, Gap | None]:
         if event.kind is EventKind.DEPTH_UPDATE:
             return self._check_depth(event)  # type: ignore[arg-type]

@@ -194,6 +194,11 @@ class IngestService:
         if channel.repairing:
             channel.waiting.append(event)
             return
+        if channel.sequencer.advance(event):  # the next event, as nearly always: no verdict to build
+            self._writer.append(event, event.ts_init, channel.slot)
+            if event.kind is EventKind.DEPTH_UPDATE:
+                self.books.offer(event)  # type: ignore[arg-type]
+            return
         outcome, gap = channel.sequencer.check(event)
         if outcome is Outcome.DUPLICATE:
             self._metrics.duplicates.labels(event.kind.value).inc()

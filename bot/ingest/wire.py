@@ -214,7 +214,8 @@ def _finite(*values: Decimal) -> None:
 
 
 def _trade(message: _Trade, ts_init: int) -> Trade:
-    _finite(message.p, message.q)
+    if not (message.p.is_finite() and message.q.is_finite()):
+        _finite(message.p, message.q)
     return Trade(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, trade_id=message.t, price=message.p,
         quantity=message.q, buyer_is_maker=message.m, ts_trade=message.T * MILLISECONDS,
@@ -242,7 +243,8 @@ def _kline(message: _Kline, ts_init: int) -> Kline:
 
 
 def _book_ticker(message: _BookTicker, ts_init: int) -> BookTicker:
-    _finite(message.b, message.B, message.a, message.A)
+    if not (message.b.is_finite() and message.B.is_finite() and message.a.is_finite() and message.A.is_finite()):
+        _finite(message.b, message.B, message.a, message.A)  # raises, naming the values
     return BookTicker(
         symbol=message.s, ts_event=message.E * MILLISECONDS if message.E is not None else ts_init, ts_init=ts_init,
         update_id=message.u, bid_price=message.b, bid_quantity=message.B, ask_price=message.a, ask_quantity=message.A,
@@ -405,9 +407,13 @@ class FrameDecoder:
                     if schema is not None:
                         known = self._schemas[name] = (name.decode("ascii"), schema)
                 if known is not None:
+                    # _decode_payload inlined: this runs once per market message.
+                    stream, schema = known
                     try:
-                        return StreamMessage(known[0], self._decode_payload(known[1], frame[end + 9:-1], ts_init, frame))
-                    except (FrameError, UnicodeDecodeError):
+                        wire = schema.decoder.decode(frame[end + 9:-1])
+                        if wire.e == schema.event_type or (wire.e is None and schema.event_type_optional):
+                            return StreamMessage(stream, schema.convert(wire, ts_init))  # type: ignore[operator]
+                    except (msgspec.DecodeError, ValueError, UnicodeDecodeError):
                         pass  # rare: let the general path decide what exactly is wrong
         return self._decode_general(frame, ts_init)
 
