@@ -44,7 +44,6 @@ def ingest_settings(settings: Settings) -> IngestSettings:
         streams=list(ingest.streams),
         depth_snapshot_limit=ingest.depth_snapshot_limit,
         backfill_max_records=ingest.backfill_max_records,
-        relay_process=ingest.websocket_relay_process,
         client=StreamClientSettings(
             max_streams_per_connection=ingest.max_streams_per_connection,
             control_messages_per_second=ingest.control_messages_per_second,

@@ -220,9 +220,6 @@ async def _until_finished_or_stalled(task: asyncio.Task, progress) -> None:
     task.result()
 
 
-RELAY_PROCESS = True  # --no-relay-process sets it False: the daemon receives websockets in-process
-
-
 def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchange):
     environ = {
         "TRADEBOT_DATA_DIRECTORY": str(data_directory),
@@ -237,7 +234,6 @@ def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchan
         "TRADEBOT_INGEST__STREAMS": msgspec.json.encode(list(STREAMS)).decode(),
         "TRADEBOT_METRICS__ENABLED": "false",
         "TRADEBOT_LOGGING__LEVEL": "WARNING",
-        "TRADEBOT_INGEST__WEBSOCKET_RELAY_PROCESS": "true" if RELAY_PROCESS else "false",
     }
     return load_settings(CONFIG_PATH, environ)
 
@@ -480,10 +476,6 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=25, help="functions to list per profile table (default 25)")
     parser.add_argument("--profile-output", type=Path, default=None, help="also save the raw cProfile stats here")
     parser.add_argument("--log-level", default="WARNING", help="log level of the daemon and exchange (default WARNING)")
-    parser.add_argument(
-        "--no-relay-process", action="store_true",
-        help="receive the daemon's websockets in its own process (ingest.websocket_relay_process: false)",
-    )
     arguments = parser.parse_args(argv)
     if arguments.quick:
         arguments.runs = 1
@@ -493,9 +485,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global RELAY_PROCESS
     arguments = parse_arguments(argv)
-    RELAY_PROCESS = not arguments.no_relay_process
     configure_logging(arguments.log_level, "console")
     return asyncio.run(main_async(arguments))
 

@@ -134,7 +134,6 @@ class MarketStreamClient:
     def __init__(
         self, base_url: str, streams: list[str], clock: Clock, events: StreamEvents, settings: StreamClientSettings | None = None,
         drained: Callable[[], Awaitable[None]] | None = None, random_source: random.Random | None = None,
-        connect: Callable[..., Awaitable[ClientConnection]] = connect,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._settings = settings or StreamClientSettings()
@@ -143,7 +142,6 @@ class MarketStreamClient:
         self._events = events
         self._drained = drained
         self._random = random_source or random.Random()  # injectable, so tests can predict the jitter
-        self._connect = connect  # websockets' own, or bot.ingest.relay.WebsocketRelay.connect
         self._decoder = FrameDecoder(depth_as_text=True)  # the levels go on as text: see DepthUpdateText
         self._request_ids = itertools.count(1)
         self._last_message_ns: dict[str, int] = {}
@@ -262,7 +260,7 @@ class MarketStreamClient:
         batches = [streams[index:index + per_request] for index in range(0, len(streams), per_request)]
         keepalive = self._settings.keepalive_interval_seconds
         # No compression: loopback and LAN links gain nothing, and inflating costs CPU per frame.
-        websocket = await self._connect(
+        websocket = await connect(
             f"{self._base_url}/stream?streams={'/'.join(batches[0])}", open_timeout=self._settings.open_timeout_seconds,
             ping_interval=keepalive, ping_timeout=keepalive, compression=None, max_size=16 * 2**20, close_timeout=2,
         )
@@ -312,18 +310,12 @@ class MarketStreamClient:
         clock = self._clock
         last_message_ns = self._last_message_ns
         websocket = connection.websocket
-        # A relayed connection stamps each frame when it arrived in the relay process; waiting in
-        # the pipe after that is part of the latency we report, not hidden by a later timestamp.
-        receive_stamped = getattr(websocket, "receive_stamped", None)
         while True:
             try:
-                if receive_stamped is not None:
-                    frame, ts_init = await receive_stamped()
-                else:
-                    frame = await websocket.recv(decode=False)
-                    ts_init = clock.now_ns()
+                frame = await websocket.recv(decode=False)
             except ConnectionClosed:
                 return
+            ts_init = clock.now_ns()
             try:
                 message = decoder.decode(frame, ts_init)
             except FrameError as error:

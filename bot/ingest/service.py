@@ -28,7 +28,6 @@ from bot.ingest.backfill import fetch_agg_trades, fetch_klines, fetch_trades
 from bot.ingest.books import BookKeeper
 from bot.ingest.client import MarketStreamClient, StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
-from bot.ingest.relay import WebsocketRelay
 from bot.ingest.rest import RestError, RestGateway
 from bot.ingest.sequencer import Gap, Outcome, Sequencer, sequencer_for
 from bot.ingest.wire import FrameError, stream_kind
@@ -52,9 +51,6 @@ class IngestSettings:
     # keep the writer busy without letting latency grow.
     congestion_backlog: int = 4096
     client: StreamClientSettings = field(default_factory=StreamClientSettings)
-    # Receive the websockets in a child process (bot.ingest.relay): their per-frame work then
-    # runs on a second CPU core. Off here so tests of the service alone stay in one process.
-    relay_process: bool = False
 
 
 def stream_name(symbol: str, stream: str) -> str:
@@ -104,11 +100,9 @@ class IngestService:
         self._message_counts = metrics.messages.counts
         self._lag = {kind: metrics.receive_lag.series(kind.value) for kind in EventKind}
         self._routes: dict[str, _Channel] = {}  # stream name -> its channel
-        self.relay = WebsocketRelay() if settings.relay_process else None
         self.client = MarketStreamClient(
             websocket_base_url, stream_names(settings.symbols, settings.streams), clock, self,
             settings.client, drained=lambda: writer.relieved(settings.congestion_backlog // 2),
-            **({"connect": self.relay.connect} if self.relay is not None else {}),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -136,8 +130,6 @@ class IngestService:
             for task in repairs:
                 task.cancel()
             await asyncio.gather(*repairs, self.books.stop(), return_exceptions=True)
-            if self.relay is not None:
-                await self.relay.stop()
 
     async def wait_idle(self) -> None:
         """Waits until no gap repair or book sync is running and everything is in Redis."""
