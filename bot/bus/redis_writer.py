@@ -21,6 +21,8 @@ import hashlib
 import time
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
+from operator import itemgetter
 from typing import Callable
 
 import hiredis
@@ -84,6 +86,8 @@ class WriterStatistics:
 
 # A queued entry: stream key, entry id, payload, max length, receive time (ns; 0 if none).
 Entry = tuple[str, str, bytes, int, int]
+_STREAM_KEY = itemgetter(0)
+_SCRIPT_ARGUMENTS = itemgetter(3, 1, 2)  # the script's ARGV order: max length, entry id, payload
 
 
 class RedisStreamWriter:
@@ -193,7 +197,7 @@ class RedisStreamWriter:
 
     async def _write_batch_until_done(self) -> None:
         count = min(len(self._pending), self._batch_size)
-        batch = [self._pending[index] for index in range(count)]
+        batch = list(islice(self._pending, count))
         latest, self._latest = self._latest, {}
         attempt = 0
         while True:
@@ -210,8 +214,9 @@ class RedisStreamWriter:
                 delay = self._backoff.delay(attempt)
                 log.warning("redis write failed, retrying", error=str(error), attempt=attempt, retry_in_seconds=round(delay, 3), backlog=len(self._pending))
                 await asyncio.sleep(delay)
-        for _ in range(count):
-            self._pending.popleft()
+        popleft = self._pending.popleft
+        for _ in repeat(None, count):
+            popleft()
         for error in errors[:3]:
             log.error("redis refused an entry", error=error)
         self.statistics.entries_written += count - refused - len(errors)
@@ -240,11 +245,11 @@ class RedisStreamWriter:
 
     @staticmethod
     def _append_command(batch: list[Entry]) -> bytes:
-        keys = [entry[0] for entry in batch]
-        arguments: list[object] = []
-        for _, entry_id, payload, max_length, _ in batch:
-            arguments += (max_length, entry_id, payload)
-        return hiredis.pack_command(("EVALSHA", _APPEND_SHA, len(keys), *keys, *arguments))
+        # Keys, then (max length, entry id, payload) per entry: gathered by C iterators, not a
+        # Python loop, since this runs over every entry.
+        keys = map(_STREAM_KEY, batch)
+        arguments = chain.from_iterable(map(_SCRIPT_ARGUMENTS, batch))
+        return hiredis.pack_command(("EVALSHA", _APPEND_SHA, len(batch), *keys, *arguments))
 
     async def _round_trip(self, packed: bytes, replies: int) -> list[object]:
         pool = self._client.connection_pool

@@ -143,15 +143,16 @@ class IngestService:
     def on_message(self, message: StreamMessage) -> bool:
         event = message.event
         kind = event.kind
+        ts_event, ts_init = event.ts_event, event.ts_init
         self._message_counts[kind] += 1
-        if event.ts_event != event.ts_init:  # spot bookTicker has no exchange time: no lag to tell
-            self._lag[kind].observe((event.ts_init - event.ts_event) / 1e9)
+        if ts_event != ts_init:  # spot bookTicker has no exchange time: no lag to tell
+            self._lag[kind].observe((ts_init - ts_event) / 1e9)
         if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])
             return False
         channel = self._routes.get(message.stream)
-        if channel is None or event.symbol != channel.sequencer.symbol or event.ts_event - event.ts_init > _MAX_TIME_AHEAD_NS:
+        if channel is None or event.symbol != channel.sequencer.symbol or ts_event - ts_init > _MAX_TIME_AHEAD_NS:
             # Well-formed but implausible: a stream we did not ask for, another symbol's event, or
             # an exchange time far in our future. Recording it would move the channel's cursor
             # to where no real event can follow.
