@@ -15,7 +15,7 @@ it decides, the caller does the I/O (fetching snapshots).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 
@@ -38,13 +38,13 @@ class OrderBook:
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
+        self.bids = _Side()
+        self.asks = _Side()
         self.last_update_id = -1
         self._prices = _PriceValues()
 
     def load_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
-        self.bids, self.asks = {}, {}
+        self.bids, self.asks = _Side(), _Side()
         _apply_levels(self.bids, bids)
         _apply_levels(self.asks, asks)
         self.last_update_id = last_update_id
@@ -55,25 +55,52 @@ class OrderBook:
         self.last_update_id = update.final_update_id
 
     def best_bid(self) -> PriceLevel | None:
-        if not self.bids:
-            return None
-        price = max(self.bids, key=self._prices.value)
-        return self._prices.value(price), Decimal(self.bids[price])
+        best = self._best(self.bids, 1, heapq.nlargest)
+        return best[0] if best else None
 
     def best_ask(self) -> PriceLevel | None:
-        if not self.asks:
-            return None
-        price = min(self.asks, key=self._prices.value)
-        return self._prices.value(price), Decimal(self.asks[price])
+        best = self._best(self.asks, 1, heapq.nsmallest)
+        return best[0] if best else None
 
     def top(self, depth: int) -> tuple[list[PriceLevel], list[PriceLevel]]:
         """The best `depth` levels of each side, best first."""
-        # (price, quantity) pairs built in C; with no key function heapq compares them directly
-        # (prices are distinct, so the quantity never decides).
-        value = self._prices.value
-        bids = heapq.nlargest(depth, zip(map(value, self.bids), self.bids.values()))
-        asks = heapq.nsmallest(depth, zip(map(value, self.asks), self.asks.values()))
-        return [(price, Decimal(quantity)) for price, quantity in bids], [(price, Decimal(quantity)) for price, quantity in asks]
+        return self._best(self.bids, depth, heapq.nlargest), self._best(self.asks, depth, heapq.nsmallest)
+
+    def _best(self, side: _Side, count: int, select: Callable[..., list[tuple[Decimal, str]]]) -> list[PriceLevel]:
+        """The best `count` levels of a side, best first.
+
+        Scanning the whole side (thousands of levels, most far from the top) on every read cost
+        more than applying all the diffs in between. So each read leaves `leaders`: prices known
+        to rank above every other price of the side, best first; and the side notes the prices
+        added after it. Prices do not move, so a price that is neither a leader nor added still
+        ranks below every leader left; while at least `count` leaders are left, the leaders and
+        the additions hold the answer."""
+        leaders = [price for price in side.leaders if price in side]
+        partial = side.added is not None and len(leaders) >= count
+        # A leader removed and added again is in both: count it once.
+        candidates = leaders + [price for price in side.added.difference(leaders) if price in side] if partial else list(side)  # type: ignore[union-attr]
+        # (Decimal, text) pairs built in C; heapq compares the pairs directly (distinct texts).
+        best = select(max(count, _LEADERS), zip(map(self._prices.value, candidates), candidates))
+        chosen = [price for _, price in best]
+        if partial and leaders[-1] in chosen:
+            # Below the worst leader left, an unread price may outrank a chosen one: stop there.
+            chosen = chosen[:chosen.index(leaders[-1]) + 1]
+        side.leaders = chosen
+        side.added = set()
+        return [(price, Decimal(side[text])) for price, text in best[:count]]
+
+
+_LEADERS = 64
+
+
+class _Side(dict[str, str]):
+    """One side's levels (price text -> quantity text), and what the next read of its top needs:
+    the best prices at the last read, and the prices added since (None: nobody has read yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leaders: list[str] = []
+        self.added: set[str] | None = None
 
 
 class _PriceValues(dict[str, Decimal]):
@@ -93,15 +120,18 @@ class _PriceValues(dict[str, Decimal]):
         return value
 
 
-def _apply_levels(side: dict[str, str], levels: Sequence[Level]) -> None:
+def _apply_levels(side: _Side, levels: Sequence[Level]) -> None:
     if levels and type(levels[0][0]) is not str:  # Decimals (REST snapshots, tests): one form for all
         levels = [(format(price, "f"), format(quantity, "f")) for price, quantity in levels]
+    added = side.added
     for price, quantity in levels:
         if "." in price:  # one key per price however many zeros the exchange wrote after the point
             price = price.rstrip("0").rstrip(".")
         # Quantities are checked plain numerals (bot.ingest.wire.plain_numerals): zero exactly when
         # nothing is left after stripping zeros and the point.
         if quantity.strip("0."):
+            if added is not None and price not in side:
+                added.add(price)
             side[price] = quantity
         else:
             side.pop(price, None)

@@ -125,3 +125,26 @@ def test_one_price_written_with_more_or_fewer_zeros_is_one_level():
     assert book.bids == {"61837.63": "0.25000000"}
     assert book.best_bid() == (Decimal("61837.63"), Decimal("0.25"))
     assert book.top(5) == ([(Decimal("61837.63"), Decimal("0.25"))], [])
+
+
+def test_reading_the_top_between_diffs_always_matches_a_full_sort():
+    # The top is found from the last read's leaders plus the prices added since; reads of every
+    # depth at varying intervals must still give exactly the fully sorted book.
+    book, decoder = OrderBook("BTCUSDT"), FrameDecoder(depth_as_text=True)
+    depths = [1, 5, 20, 64, 100, 20, 1]
+    applied = reads = 0
+    with gzip.open(RECORDING, "rb") as lines:
+        for line in lines:
+            message = json.loads(line)["msg"]
+            if message.get("stream") != "btcusdt@depth@100ms":
+                continue
+            book.apply(decoder.decode(json.dumps(message).encode(), 0).event)
+            applied += 1
+            if applied % (3 + applied % 7) == 0 and applied <= 3000:
+                depth = depths[reads % len(depths)]
+                bids = sorted(((Decimal(p), Decimal(q)) for p, q in book.bids.items()), reverse=True)
+                asks = sorted((Decimal(p), Decimal(q)) for p, q in book.asks.items())
+                assert book.top(depth) == (bids[:depth], asks[:depth]), applied
+                assert (book.best_bid(), book.best_ask()) == (bids[0], asks[0])
+                reads += 1
+    assert reads > 400
