@@ -14,7 +14,7 @@ dropped connection), and the last id tells a restarted daemon where its record e
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import msgspec
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.events import MILLISECONDS, DepthUpdate, DepthUpdateText, EventKind, MarketEvent
+from bot.domain.events import (
+    MILLISECONDS,
+    DepthUpdate,
+    DepthUpdateText,
+    EventKind,
+    MarketEvent,
+)
 
 _INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.domain.events import BookTicker, DepthUpdate, DepthUpdateText
-from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
+from bot.domain.orderbook import (
+    BookGapError,
+    BookSynchronizer,
+    OrderBook,
+    SyncState,
+    Verdict,
+)
 from bot.ingest.wire import FrameDecoder
 
 RECORDING = Path(__file__).parents[2] / "bot/sim/recordings/spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
