@@ -80,7 +80,7 @@ class OrderBook:
         # A leader removed and added again is in both: count it once.
         candidates = leaders + [price for price in side.added.difference(leaders) if price in side] if partial else list(side)  # type: ignore[union-attr]
         # (Decimal, text) pairs built in C; heapq compares the pairs directly (distinct texts).
-        best = select(max(count, _LEADERS), zip(map(self._prices.value, candidates), candidates))
+        best = select(max(count, _LEADERS), zip(map(self._prices.__getitem__, candidates), candidates))
         chosen = [price for _, price in best]
         if partial and leaders[-1] in chosen:
             # Below the worst leader left, an unread price may outrank a chosen one: stop there.
@@ -108,10 +108,6 @@ class _PriceValues(dict[str, Decimal]):
     and again. Starts over past a bound, so prices long gone from the book do not pile up."""
 
     _LIMIT = 100_000
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.value = self.__getitem__  # bound once: used as a sort key in C
 
     def __missing__(self, text: str) -> Decimal:
         if len(self) > self._LIMIT:
