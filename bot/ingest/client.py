@@ -49,7 +49,6 @@ _CONTROL_WINDOW_NS = 1_050_000_000
 # exchange time (spot bookTicker) never tell us where it started: past this many it stops reading
 # and lets the exchange buffer for it instead of our memory.
 _HELD_LIMIT = 4096
-_FRAMES_PER_TURN = 64  # frames received in a row before the receive loop yields to the event loop
 
 
 class FatalStreamError(StartupError):
@@ -311,16 +310,7 @@ class MarketStreamClient:
         clock = self._clock
         last_message_ns = self._last_message_ns
         websocket = connection.websocket
-        streak = 0
         while True:
-            # recv() returns a queued frame without suspending, so under load this loop ran
-            # hundreds of frames (several ms) per turn of the event loop, and the Redis writer,
-            # which needs a few turns per batch, fell behind and throttled it. Let others in now
-            # and then.
-            streak += 1
-            if streak >= _FRAMES_PER_TURN:
-                streak = 0
-                await asyncio.sleep(0)
             try:
                 frame = await websocket.recv(decode=False)
             except ConnectionClosed:
