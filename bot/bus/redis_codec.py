@@ -14,6 +14,8 @@ dropped connection), and the last id tells a restarted daemon where its record e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from bot.domain.events import (
@@ -22,6 +24,7 @@ from bot.domain.events import (
     BookTicker,
     DepthSnapshot,
     DepthUpdate,
+    DepthUpdateText,
     EventKind,
     Kline,
     MarketEvent,
@@ -62,6 +65,7 @@ _ID_PARTS = {
     AggTrade: _trade_id_parts,
     DepthUpdate: _update_id_parts,
     DepthSnapshot: _update_id_parts,
+    DepthUpdateText: _update_id_parts,
     BookTicker: _update_id_parts,
     Kline: _time_id_parts,
     Ticker: _time_id_parts,
@@ -83,8 +87,8 @@ def entry_id_parts(event: MarketEvent) -> tuple[int, int]:
     return _ID_PARTS[type(event)](event)
 
 
-def encode_event(event: MarketEvent) -> bytes:
-    return _ENCODER.encode(event)
+encode_event: Callable[[MarketEvent], bytes] = _ENCODER.encode
+"""The event as its record's JSON (bound straight to msgspec: called once per market message)."""
 
 
 def decode_event(kind: EventKind, data: bytes) -> MarketEvent:

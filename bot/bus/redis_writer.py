@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
+from operator import itemgetter
 from typing import Callable
 
 import hiredis
@@ -28,8 +31,7 @@ import msgspec
 import redis.asyncio as redis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.backoff import Backoff
@@ -84,6 +86,8 @@ class WriterStatistics:
 
 # A queued entry: stream key, entry id, payload, max length, receive time (ns; 0 if none).
 Entry = tuple[str, str, bytes, int, int]
+_STREAM_KEY = itemgetter(0)
+_SCRIPT_ARGUMENTS = itemgetter(3, 1, 2)  # the script's ARGV order: max length, entry id, payload
 
 
 class RedisStreamWriter:
@@ -196,7 +200,7 @@ class RedisStreamWriter:
 
     async def _write_batch_until_done(self) -> None:
         count = min(len(self._pending), self._batch_size)
-        batch = [self._pending[index] for index in range(count)]
+        batch = list(islice(self._pending, count))
         latest, self._latest = self._latest, {}
         attempt = 0
         while True:
@@ -213,8 +217,9 @@ class RedisStreamWriter:
                 delay = self._backoff.delay(attempt)
                 log.warning("redis write failed, retrying", error=str(error), attempt=attempt, retry_in_seconds=round(delay, 3), backlog=len(self._pending))
                 await asyncio.sleep(delay)
-        for _ in range(count):
-            self._pending.popleft()
+        popleft = self._pending.popleft
+        for _ in repeat(None, count):
+            popleft()
         for error in errors[:3]:
             log.error("redis refused an entry", error=error)
         self.statistics.entries_written += count - refused - len(errors)
@@ -243,26 +248,55 @@ class RedisStreamWriter:
 
     @staticmethod
     def _append_command(batch: list[Entry]) -> bytes:
-        keys = [entry[0] for entry in batch]
-        arguments: list[object] = []
-        for _, entry_id, payload, max_length, _ in batch:
-            arguments += (max_length, entry_id, payload)
-        return hiredis.pack_command(("EVALSHA", _APPEND_SHA, len(keys), *keys, *arguments))
+        # Keys, then (max length, entry id, payload) per entry: gathered by C iterators, not a
+        # Python loop, since this runs over every entry.
+        keys = map(_STREAM_KEY, batch)
+        arguments = chain.from_iterable(map(_SCRIPT_ARGUMENTS, batch))
+        return hiredis.pack_command(("EVALSHA", _APPEND_SHA, len(batch), *keys, *arguments))
 
     async def _round_trip(self, packed: bytes, replies: int) -> list[object]:
         pool = self._client.connection_pool
         connection = await pool.get_connection()
+        # redis-py runs a write under its socket timeout as a separate task (asyncio.wait_for),
+        # which starts only on a later pass of the event loop, and the caller resumes on yet
+        # another: two waits behind all the market data queued in the loop, per batch. So the
+        # timeout is applied here, to the whole round trip, and lifted from the connection while
+        # this writer holds it (others sharing the pool keep it).
+        timeout = connection.socket_timeout
+        connection.socket_timeout = None
         try:
-            await connection.send_packed_command(packed)
-            answers: list[object] = []
-            for _ in range(replies):
-                try:
-                    answers.append(await connection.read_response())
-                except ResponseError as error:  # an error reply; the connection is still in step
-                    answers.append(error)
+            _widen_send_buffer(connection)  # every time: a reconnect brings a new socket; one syscall a batch
+            async with asyncio.timeout(timeout):
+                await connection.send_packed_command(packed)
+                answers: list[object] = []
+                for _ in range(replies):
+                    try:
+                        answers.append(await connection.read_response())
+                    except ResponseError as error:  # an error reply; the connection is still in step
+                        answers.append(error)
             return answers
         except BaseException:
             await connection.disconnect()
             raise
         finally:
+            connection.socket_timeout = timeout
             await pool.release(connection)
+
+
+# A batch is ~150 KB. With the kernel's default send buffer (16 KB, grown slowly) a batch left the
+# process in many pieces, each waiting for the event loop to come round to the socket again; on a
+# loop busy with market data that was ~10 ms a batch, the writer fell behind and throttled the
+# reader. With room for several batches the kernel takes a whole batch in one write.
+_SEND_BUFFER_BYTES = 2 * 2**20
+
+
+def _widen_send_buffer(connection: object) -> None:
+    # redis-py offers no socket-option hook for asyncio connections; its stream writer is private,
+    # so look it up defensively: without it, writes still work, only in more pieces.
+    transport = getattr(getattr(connection, "_writer", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER_BYTES)
+        except OSError as error:  # a platform that refuses: keep the default
+            log.debug("could not widen the redis send buffer", error=str(error))

@@ -156,6 +156,40 @@ class DepthSnapshot(MarketEvent, frozen=True, kw_only=True):
         return self.last_update_id
 
 
+class DepthUpdateText(MarketEvent, frozen=True, kw_only=True):
+    """A DepthUpdate whose levels are still the exchange's text, as the ingest path carries it.
+
+    A diff holds about fifty levels; building a Decimal for each of them, and hashing it into the
+    order book, cost more than everything else ingest did with the frame. The record only needs
+    the text and the book converts a price once per distinct price, so the levels stay text (checked
+    to be plain non-negative numerals when decoded) and `to_event` gives the Decimal DepthUpdate to
+    whoever needs the values. The fields and their order are DepthUpdate's, so both encode to the
+    same record.
+    """
+
+    kind = EventKind.DEPTH_UPDATE
+    first_update_id: int
+    final_update_id: int
+    previous_final_update_id: int
+    bids: tuple[tuple[str, str], ...]
+    asks: tuple[tuple[str, str], ...]
+
+    @property
+    def sequence(self) -> int:
+        return self.final_update_id
+
+    def to_event(self) -> DepthUpdate:
+        return DepthUpdate(
+            symbol=self.symbol, ts_event=self.ts_event, ts_init=self.ts_init, first_update_id=self.first_update_id,
+            final_update_id=self.final_update_id, previous_final_update_id=self.previous_final_update_id,
+            bids=_decimal_levels(self.bids), asks=_decimal_levels(self.asks),
+        )
+
+
+def _decimal_levels(levels: tuple[tuple[str, str], ...]) -> tuple[PriceLevel, ...]:
+    return tuple((Decimal(price), Decimal(quantity)) for price, quantity in levels)
+
+
 class Ticker(MarketEvent, frozen=True, kw_only=True):
     """The rolling 24-hour ticker (`24hrTicker`)."""
 

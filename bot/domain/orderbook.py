@@ -15,59 +15,122 @@ it decides, the caller does the I/O (fetching snapshots).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.events import DepthUpdate, PriceLevel
+from bot.domain.events import DepthUpdate, DepthUpdateText, PriceLevel
+
+Level = tuple[Decimal, Decimal] | tuple[str, str]
 
 
 
 class OrderBook:
-    """Price levels per side. Prices are Decimal keys, so '61837.63000000' and '61837.63' are one level."""
+    """Price levels per side, keyed by the price's text without the zeros after its point, so
+    '61837.63000000' and '61837.63' are one level.
+
+    Diffs from the stream carry prices and quantities as the exchange's text (DepthUpdateText).
+    Keying by Decimal would cost a parse and, worse, a Decimal hash (several times the parse) for
+    every level of every diff, most of them prices the book has not seen before; a string hashes in
+    a fraction of that. Quantities are kept as text too (Decimal input is written out once), and
+    only what is read (the top of the book) becomes Decimal.
+    """
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
+        self.bids = _Side()
+        self.asks = _Side()
         self.last_update_id = -1
+        self._prices = _PriceValues()
 
-    def load_snapshot(self, last_update_id: int, bids: list[PriceLevel], asks: list[PriceLevel]) -> None:
-        self.bids = {price: quantity for price, quantity in bids if quantity}
-        self.asks = {price: quantity for price, quantity in asks if quantity}
+    def load_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        self.bids, self.asks = _Side(), _Side()
+        _apply_levels(self.bids, bids)
+        _apply_levels(self.asks, asks)
         self.last_update_id = last_update_id
 
-    def apply(self, update: DepthUpdate) -> None:
-        _apply_side(self.bids, update.bids)
-        _apply_side(self.asks, update.asks)
+    def apply(self, update: DepthUpdate | DepthUpdateText) -> None:
+        _apply_levels(self.bids, update.bids)
+        _apply_levels(self.asks, update.asks)
         self.last_update_id = update.final_update_id
 
     def best_bid(self) -> PriceLevel | None:
-        if not self.bids:
-            return None
-        price = max(self.bids)
-        return price, self.bids[price]
+        best = self._best(self.bids, 1, heapq.nlargest)
+        return best[0] if best else None
 
     def best_ask(self) -> PriceLevel | None:
-        if not self.asks:
-            return None
-        price = min(self.asks)
-        return price, self.asks[price]
+        best = self._best(self.asks, 1, heapq.nsmallest)
+        return best[0] if best else None
 
     def top(self, depth: int) -> tuple[list[PriceLevel], list[PriceLevel]]:
         """The best `depth` levels of each side, best first."""
-        bids = heapq.nlargest(depth, self.bids.items())
-        asks = heapq.nsmallest(depth, self.asks.items())
-        return bids, asks
+        return self._best(self.bids, depth, heapq.nlargest), self._best(self.asks, depth, heapq.nsmallest)
+
+    def _best(self, side: _Side, count: int, select: Callable[..., list[tuple[Decimal, str]]]) -> list[PriceLevel]:
+        """The best `count` levels of a side, best first.
+
+        Scanning the whole side (thousands of levels, most far from the top) on every read cost
+        more than applying all the diffs in between. So each read leaves `leaders`: prices known
+        to rank above every other price of the side, best first; and the side notes the prices
+        added after it. Prices do not move, so a price that is neither a leader nor added still
+        ranks below every leader left; while at least `count` leaders are left, the leaders and
+        the additions hold the answer."""
+        leaders = [price for price in side.leaders if price in side]
+        partial = side.added is not None and len(leaders) >= count
+        # A leader removed and added again is in both: count it once.
+        candidates = leaders + [price for price in side.added.difference(leaders) if price in side] if partial else list(side)  # type: ignore[union-attr]
+        # (Decimal, text) pairs built in C; heapq compares the pairs directly (distinct texts).
+        best = select(max(count, _LEADERS), zip(map(self._prices.__getitem__, candidates), candidates))
+        chosen = [price for _, price in best]
+        if partial and leaders[-1] in chosen:
+            # Below the worst leader left, an unread price may outrank a chosen one: stop there.
+            chosen = chosen[:chosen.index(leaders[-1]) + 1]
+        side.leaders = chosen
+        side.added = set()
+        return [(price, Decimal(side[text])) for price, text in best[:count]]
 
 
+_LEADERS = 64
 
-def _apply_side(side: dict[Decimal, Decimal], levels: tuple[PriceLevel, ...]) -> None:
-    # Set every level in one C-level update, then drop the zero quantities (any exponent, e.g.
-    # 0E-8): a diff is mostly changes, and this is about twice as fast as a branch per level.
-    side.update(levels)
+
+class _Side(dict[str, str]):
+    """One side's levels (price text -> quantity text), and what the next read of its top needs:
+    the best prices at the last read, and the prices added since (None: nobody has read yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leaders: list[str] = []
+        self.added: set[str] | None = None
+
+
+class _PriceValues(dict[str, Decimal]):
+    """Price text -> Decimal, made on first use: ordering the levels reads the same prices again
+    and again. Starts over past a bound, so prices long gone from the book do not pile up."""
+
+    _LIMIT = 100_000
+
+    def __missing__(self, text: str) -> Decimal:
+        if len(self) > self._LIMIT:
+            self.clear()
+        value = self[text] = Decimal(text)
+        return value
+
+
+def _apply_levels(side: _Side, levels: Sequence[Level]) -> None:
+    if levels and type(levels[0][0]) is not str:  # Decimals (REST snapshots, tests): one form for all
+        levels = [(format(price, "f"), format(quantity, "f")) for price, quantity in levels]
+    added = side.added
     for price, quantity in levels:
-        if not quantity:
-            del side[price]
+        if "." in price:  # one key per price however many zeros the exchange wrote after the point
+            price = price.rstrip("0").rstrip(".")
+        # Quantities are checked plain numerals (bot.ingest.wire.plain_numerals): zero exactly when
+        # nothing is left after stripping zeros and the point.
+        if quantity.strip("0."):
+            if added is not None and price not in side:
+                added.add(price)
+            side[price] = quantity
+        else:
+            side.pop(price, None)
 
 
 class SyncState(StrEnum):
@@ -90,14 +153,14 @@ class BookSynchronizer:
     def __init__(self, symbol: str, max_buffered: int = 10_000) -> None:
         self.book = OrderBook(symbol)
         self.state = SyncState.WAITING_FOR_SNAPSHOT
-        self._buffer: list[DepthUpdate] = []
+        self._buffer: list[DepthUpdate | DepthUpdateText] = []
         self._max_buffered = max_buffered
 
     @property
     def first_buffered_update_id(self) -> int | None:
         return self._buffer[0].first_update_id if self._buffer else None
 
-    def offer(self, update: DepthUpdate) -> Verdict:
+    def offer(self, update: DepthUpdate | DepthUpdateText) -> Verdict:
         if self.state is SyncState.WAITING_FOR_SNAPSHOT:
             self._buffer.append(update)
             if len(self._buffer) > self._max_buffered:
@@ -110,7 +173,7 @@ class BookSynchronizer:
         first = self.first_buffered_update_id
         return first is not None and last_update_id < first - 1
 
-    def load_snapshot(self, last_update_id: int, bids: list[PriceLevel], asks: list[PriceLevel]) -> bool:
+    def load_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> bool:
         """Steps 4-5. Returns True when the book is live; False when the buffered events do not
         yet reach past the snapshot (keep buffering and call `try_bridge` as events arrive)."""
         self.book.load_snapshot(last_update_id, bids, asks)
@@ -140,7 +203,7 @@ class BookSynchronizer:
         self.state = SyncState.WAITING_FOR_SNAPSHOT
         self._buffer = []
 
-    def _apply_live(self, update: DepthUpdate) -> Verdict:
+    def _apply_live(self, update: DepthUpdate | DepthUpdateText) -> Verdict:
         last = self.book.last_update_id
         if update.final_update_id <= last:
             return Verdict.STALE

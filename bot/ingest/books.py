@@ -15,7 +15,7 @@ import structlog
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock
-from bot.domain.events import MILLISECONDS, DepthSnapshot, DepthUpdate
+from bot.domain.events import MILLISECONDS, DepthSnapshot, DepthUpdate, DepthUpdateText
 from bot.domain.orderbook import BookGapError, BookSynchronizer, OrderBook, SyncState, Verdict
 from bot.ingest.backfill import fetch_depth_snapshot
 from bot.ingest.metrics import IngestMetrics
@@ -72,7 +72,7 @@ class BookKeeper:
         for symbol in self._books:
             self._publish(symbol, force=True)
 
-    def offer(self, event: DepthUpdate) -> None:
+    def offer(self, event: DepthUpdate | DepthUpdateText) -> None:
         sync = self._books.get(event.symbol)
         if sync is None:
             return

@@ -142,7 +142,7 @@ class MarketStreamClient:
         self._events = events
         self._drained = drained
         self._random = random_source or random.Random()  # injectable, so tests can predict the jitter
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder(depth_as_text=True)  # the levels go on as text: see DepthUpdateText
         self._request_ids = itertools.count(1)
         self._last_message_ns: dict[str, int] = {}
         self._stale: set[str] = set()

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.events import MILLISECONDS, DepthUpdate, MarketEvent
+from bot.domain.events import (
+    MILLISECONDS,
+    DepthUpdate,
+    DepthUpdateText,
+    EventKind,
+    MarketEvent,
+)
 
 _INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -59,9 +65,26 @@ class Sequencer:
         self.step = step
         self.last = last
 
+    def advance(self, event: MarketEvent) -> bool:
+        """Accepts the event and returns True if it is simply the next one (NEW, no gap); else
+        changes nothing and returns False, and `check` tells what it is. The common case of
+        every message, without building a verdict."""
+        last = self.last
+        if event.kind is EventKind.DEPTH_UPDATE:
+            final = event.final_update_id  # type: ignore[attr-defined]
+            if last is not None and not (final > last and event.first_update_id <= last + 1):  # type: ignore[attr-defined]
+                return False
+            self.last = final
+            return True
+        number = event.sequence  # type: ignore[attr-defined]
+        if last is not None and not (last < number and (self.step is None or number <= last + self.step)):
+            return False
+        self.last = number
+        return True
+
     def check(self, event: MarketEvent) -> tuple[Outcome, Gap | None]:
-        if isinstance(event, DepthUpdate):
-            return self._check_depth(event)
+        if event.kind is EventKind.DEPTH_UPDATE:
+            return self._check_depth(event)  # type: ignore[arg-type]
         number = event.sequence  # type: ignore[attr-defined]
         if self.last is not None and number <= self.last:
             return Outcome.DUPLICATE, None
@@ -69,7 +92,7 @@ class Sequencer:
             return Outcome.GAP, Gap(self.symbol, self.channel, self.last + self.step, number - self.step)
         return Outcome.NEW, None
 
-    def _check_depth(self, event: DepthUpdate) -> tuple[Outcome, Gap | None]:
+    def _check_depth(self, event: DepthUpdate | DepthUpdateText) -> tuple[Outcome, Gap | None]:
         # Depth diffs cover ranges U..u; a diff starting past last+1 lost updates in between.
         if self.last is not None and event.final_update_id <= self.last:
             return Outcome.DUPLICATE, None

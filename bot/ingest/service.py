@@ -22,7 +22,7 @@ from bot.bus.redis_codec import EVENT_FIELD, encode_event, last_sequence
 from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
-from bot.domain.events import DepthUpdate, EventKind, MarketEvent, StreamMessage
+from bot.domain.events import EventKind, MarketEvent, StreamMessage
 from bot.domain.orderbook import OrderBook
 from bot.ingest.backfill import fetch_agg_trades, fetch_klines, fetch_trades
 from bot.ingest.books import BookKeeper
@@ -143,15 +143,16 @@ class IngestService:
     def on_message(self, message: StreamMessage) -> bool:
         event = message.event
         kind = event.kind
+        ts_event, ts_init = event.ts_event, event.ts_init
         self._message_counts[kind] += 1
-        if event.ts_event != event.ts_init:  # spot bookTicker has no exchange time: no lag to tell
-            self._lag[kind].observe((event.ts_init - event.ts_event) / 1e9)
+        if ts_event != ts_init:  # spot bookTicker has no exchange time: no lag to tell
+            self._lag[kind].observe((ts_init - ts_event) / 1e9)
         if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])
             return False
         channel = self._routes.get(message.stream)
-        if channel is None or event.symbol != channel.sequencer.symbol or event.ts_event - event.ts_init > _MAX_TIME_AHEAD_NS:
+        if channel is None or event.symbol != channel.sequencer.symbol or ts_event - ts_init > _MAX_TIME_AHEAD_NS:
             # Well-formed but implausible: a stream we did not ask for, another symbol's event, or
             # an exchange time far in our future. Recording it would move the channel's cursor
             # to where no real event can follow.
@@ -194,11 +195,16 @@ class IngestService:
         if channel.repairing:
             channel.waiting.append(event)
             return
+        if channel.sequencer.advance(event):  # the next event, as nearly always: no verdict to build
+            self._writer.append(event, event.ts_init, channel.slot)
+            if event.kind is EventKind.DEPTH_UPDATE:
+                self.books.offer(event)  # type: ignore[arg-type]
+            return
         outcome, gap = channel.sequencer.check(event)
         if outcome is Outcome.DUPLICATE:
             self._metrics.duplicates.labels(event.kind.value).inc()
             return
-        if outcome is Outcome.GAP and not isinstance(event, DepthUpdate):
+        if outcome is Outcome.GAP and event.kind is not EventKind.DEPTH_UPDATE:
             channel.repairing = True
             channel.waiting.append(event)
             self._start_repair(channel, gap)

@@ -1,6 +1,7 @@
 """The Redis record: exact round trips, ids that refuse duplicates, and no loss when Redis dies."""
 
 import asyncio
+import socket
 from decimal import Decimal
 
 import redis.asyncio
@@ -87,3 +88,20 @@ async def test_a_dead_redis_loses_nothing_and_the_backlog_is_written_when_it_ret
         task.cancel()
         await client.aclose()
         server.stop()
+
+
+async def test_batches_keep_the_socket_timeout_of_pooled_connections_and_leave_in_one_write(redis_url):
+    # The writer lifts redis-py's socket timeout while it holds a connection (applying it to the
+    # whole round trip itself) and widens the socket's send buffer so a batch leaves in one write.
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=7.5)
+    try:
+        writer = RedisStreamWriter(client, KEYS, {}, batch_size=512)
+        await write_all(writer, [trade(trade_id) for trade_id in range(1, 1501)])
+        assert await client.xlen(KEYS.stream("trade", "BTCUSDT")) == 1500
+        assert writer.statistics.batches_written >= 3
+        pooled = list(client.connection_pool._available_connections)
+        assert pooled and all(connection.socket_timeout == 7.5 for connection in pooled)
+        sock = pooled[0]._writer.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 2 * 2**20  # Linux doubles what is set
+    finally:
+        await client.aclose()

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.events import BookTicker, DepthUpdate
-from bot.domain.orderbook import BookGapError, BookSynchronizer, SyncState, Verdict
+from bot.domain.events import BookTicker, DepthUpdate, DepthUpdateText
+from bot.domain.orderbook import (
+    BookGapError,
+    BookSynchronizer,
+    OrderBook,
+    SyncState,
+    Verdict,
+)
 from bot.ingest.wire import FrameDecoder
 
 RECORDING = Path(__file__).parents[2] / "bot/sim/recordings/spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
@@ -91,3 +97,60 @@ def test_rebuilt_book_matches_every_recorded_book_ticker_at_the_same_update_id()
     compared = [update_id for update_id in tickers if update_id in tops]
     assert len(compared) == 1072
     assert all(tops[update_id] == tickers[update_id] for update_id in compared)
+
+
+def test_text_diffs_build_the_same_book_as_decimal_diffs_on_the_real_recording():
+    exact, text = OrderBook("BTCUSDT"), OrderBook("BTCUSDT")
+    decimal_decoder, text_decoder = FrameDecoder(), FrameDecoder(depth_as_text=True)
+    applied = 0
+    with gzip.open(RECORDING, "rb") as lines:
+        for line in lines:
+            message = json.loads(line)["msg"]
+            if message.get("stream") != "btcusdt@depth@100ms":
+                continue
+            frame = json.dumps(message).encode()
+            exact.apply(decimal_decoder.decode(frame, 0).event)
+            text_event = text_decoder.decode(frame, 0).event
+            assert isinstance(text_event, DepthUpdateText)
+            text.apply(text_event)
+            applied += 1
+            if applied % 500 == 0:
+                assert text.top(20) == exact.top(20)
+    assert applied == 6495
+    assert text.top(1000) == exact.top(1000)
+    assert (text.best_bid(), text.best_ask()) == (exact.best_bid(), exact.best_ask())
+
+
+def test_one_price_written_with_more_or_fewer_zeros_is_one_level():
+    # Constructed: the same price as the REST snapshot and a diff might write it.
+    book = OrderBook("BTCUSDT")
+    book.load_snapshot(1, [(Decimal("61837.63"), Decimal("1.5")), (Decimal("100"), Decimal("2"))], [])
+    text = lambda bids: DepthUpdateText(symbol="BTCUSDT", ts_event=0, ts_init=0, first_update_id=2, final_update_id=2,  # noqa: E731
+                                        previous_final_update_id=-1, bids=bids, asks=())
+    book.apply(text((("61837.63000000", "0.25000000"), ("100.00", "0.000"))))
+    assert book.bids == {"61837.63": "0.25000000"}
+    assert book.best_bid() == (Decimal("61837.63"), Decimal("0.25"))
+    assert book.top(5) == ([(Decimal("61837.63"), Decimal("0.25"))], [])
+
+
+def test_reading_the_top_between_diffs_always_matches_a_full_sort():
+    # The top is found from the last read's leaders plus the prices added since; reads of every
+    # depth at varying intervals must still give exactly the fully sorted book.
+    book, decoder = OrderBook("BTCUSDT"), FrameDecoder(depth_as_text=True)
+    depths = [1, 5, 20, 64, 100, 20, 1]
+    applied = reads = 0
+    with gzip.open(RECORDING, "rb") as lines:
+        for line in lines:
+            message = json.loads(line)["msg"]
+            if message.get("stream") != "btcusdt@depth@100ms":
+                continue
+            book.apply(decoder.decode(json.dumps(message).encode(), 0).event)
+            applied += 1
+            if applied % (3 + applied % 7) == 0 and applied <= 3000:
+                depth = depths[reads % len(depths)]
+                bids = sorted(((Decimal(p), Decimal(q)) for p, q in book.bids.items()), reverse=True)
+                asks = sorted((Decimal(p), Decimal(q)) for p, q in book.asks.items())
+                assert book.top(depth) == (bids[:depth], asks[:depth]), applied
+                assert (book.best_bid(), book.best_ask()) == (bids[0], asks[0])
+                reads += 1
+    assert reads > 400

@@ -2,10 +2,12 @@
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
-from bot.domain.events import AggTrade, BookTicker, DepthUpdate, Kline, MiniTicker, Ticker, Trade
-from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown, stream_kind
+from bot.bus.redis_codec import decode_event, encode_event, entry_id_parts
+from bot.domain.events import AggTrade, BookTicker, DepthUpdate, DepthUpdateText, EventKind, Kline, MiniTicker, Ticker, Trade
+from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown, plain_numerals, stream_kind
 
 DECODER = FrameDecoder()
 RECEIVED_NS = 1_723_161_256_000_000_123
@@ -102,3 +104,33 @@ def test_book_ticker_with_a_foreign_event_type_is_unknown():
     assert (caught.value.reason, caught.value.kind) == ("unknown_event", "bookTicker")
     futures = DECODER.decode(BOOK_TICKER.replace(b'"data":{', b'"data":{"e":"bookTicker","E":1723161255000,'), 1).event
     assert futures.ts_event == 1723161255000 * 1_000_000
+
+
+TEXT_DECODER = FrameDecoder(depth_as_text=True)
+
+
+def test_depth_as_text_keeps_the_exchange_text_and_encodes_to_the_same_record():
+    text = TEXT_DECODER.decode(DEPTH, RECEIVED_NS).event
+    assert isinstance(text, DepthUpdateText)
+    assert text.bids == (("55653.87000000", "0.00000000"),)
+    assert text.asks == (("61838.04000000", "0.32332000"), ("61844.30000000", "0.40163000"))
+    exact = DECODER.decode(DEPTH, RECEIVED_NS).event
+    assert text.to_event() == exact
+    # The record read back is the Decimal event, whichever form was written.
+    assert decode_event(EventKind.DEPTH_UPDATE, encode_event(text)) == exact
+    assert entry_id_parts(text) == entry_id_parts(exact)
+
+
+@pytest.mark.parametrize(
+    "bad", ["sixty", "NaN", "Infinity", "-1.0", "1e5", "1.2.3", "", ".", " 1.0", "1,0", "١٢", "1|2"],
+)
+def test_depth_as_text_refuses_what_is_not_a_plain_number(bad):
+    frame = DEPTH.replace(b'"0.32332000"', msgspec.json.encode(bad))
+    with pytest.raises(FrameError) as caught:
+        TEXT_DECODER.decode(frame, 1)
+    assert (caught.value.reason, caught.value.kind) == ("invalid_value", "depthUpdate")
+
+
+def test_plain_numerals_take_the_forms_binance_writes():
+    assert plain_numerals((("61837.63000000", "0.00000000"), ("100", "0")), (("1.", ".5"),))
+    assert plain_numerals((), ())
