@@ -234,6 +234,9 @@ def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchan
         "TRADEBOT_INGEST__STREAMS": msgspec.json.encode(list(STREAMS)).decode(),
         "TRADEBOT_METRICS__ENABLED": "false",
         "TRADEBOT_LOGGING__LEVEL": "WARNING",
+        # Ingest alone is measured here; the engine has scripts/bench_engine.py.
+        "TRADEBOT_ENGINE__ENABLED": "false",
+        "TRADEBOT_SCANNER__ENABLED": "false",
     }
     return load_settings(CONFIG_PATH, environ)
 
