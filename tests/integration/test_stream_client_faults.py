@@ -69,6 +69,7 @@ async def test_server_shutdown_under_the_daemon_records_every_trade_once(timelin
             "TRADEBOT_EXCHANGE__WEBSOCKET_BASE_URL": exchange.ws_base_url,
             "TRADEBOT_REPLAY_EXCHANGE__ENABLED": "false", "TRADEBOT_METRICS__ENABLED": "false",
             "TRADEBOT_ENGINE__ENABLED": "false",  # an ingest test: this timeline serves no exchangeInfo
+            "TRADEBOT_SCANNER__ENABLED": "false",
         }
         metrics = IngestMetrics()
         daemon = Daemon(load_settings(ROOT / "config/tradebot.yaml", environment), metrics=metrics)

@@ -93,6 +93,7 @@ def daemon_settings(redis_url: str, rest_url: str, websocket_url: str, tmp_path:
         "TRADEBOT_REPLAY_EXCHANGE__ENABLED": "false",
         "TRADEBOT_METRICS__ENABLED": "false",
         "TRADEBOT_ENGINE__ENABLED": "false",  # ingest is under test; the engine has its own tests
+        "TRADEBOT_SCANNER__ENABLED": "false",
         "TRADEBOT_INGEST__SYMBOLS": json.dumps([symbol]),
         "TRADEBOT_INGEST__STREAMS": json.dumps([stream]),
         "TRADEBOT_INGEST__BACKOFF_INITIAL_SECONDS": "0.01",

@@ -57,6 +57,7 @@ def daemon_settings(redis_url: str, exchange: ReplayExchange, tmp_path: Path):
         "TRADEBOT_REPLAY_EXCHANGE__ENABLED": "false",
         "TRADEBOT_METRICS__ENABLED": "false",
         "TRADEBOT_ENGINE__ENABLED": "false",  # ingest is under test; the engine has its own tests
+        "TRADEBOT_SCANNER__ENABLED": "false",
         "TRADEBOT_INGEST__BACKOFF_INITIAL_SECONDS": "0.01",
         "TRADEBOT_INGEST__BACKOFF_MAX_SECONDS": "0.05",
     }
