@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from bot.domain.events import DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.trading import Signal
 from bot.features.bars import TradeBarBuilder
+from bot.features.spec import FeatureSet
 from bot.strategy import Strategy
 
 
@@ -38,6 +39,11 @@ class BarRouter:
             if key not in from_klines and not any(b.interval == strategy.interval for b in self._builders.get(strategy.symbol, [])):
                 self._builders.setdefault(strategy.symbol, []).append(TradeBarBuilder(strategy.symbol, strategy.interval, close_delay_ns=CLOSE_DELAY_NS))
         self._from_klines = from_klines
+        # The shared feature spec (bot.features.spec, the definitions the nightly Spark job
+        # reuses), computed once per closed bar of every (symbol, interval) a strategy trades:
+        # the inputs summary each decision records.
+        self._feature_sets = {key: FeatureSet() for key in self._by_bar}
+        self.latest_features: dict[tuple[str, str], dict[str, float | None]] = {}
 
     def route(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
         """Signals of every strategy this event (or the bars it closed) reached, in a fixed order."""
@@ -59,5 +65,7 @@ class BarRouter:
         return signals
 
     def _on_bar(self, bar: Kline, signals: list[tuple[Strategy, Signal]]) -> None:
+        key = (bar.symbol, bar.interval)
+        self.latest_features[key] = self._feature_sets[key].update(bar)
         for strategy in self._by_bar.get((bar.symbol, bar.interval), ()):
             signals.append((strategy, strategy.on_bar(bar)))

@@ -149,6 +149,7 @@ class TradingEngine:
         self.outputs.decisions.append(Decision(
             ts=now, symbol=signal.symbol, strategy=signal.strategy, action=signal.action,
             strength=signal.strength, trigger=signal.trigger, reason=signal.reason, price=price,
+            features=self.bars.latest_features.get((signal.symbol, strategy.interval)),
             guard_level=policy.level, guard_action=policy.action.value, guard_reasons=tuple(policy.reasons),
             risk_outcome=outcome, risk_text=text, quantity=quantity, order_id=order_id,
             order_status=order_status, reject_reason=reject_reason,

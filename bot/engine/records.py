@@ -25,8 +25,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     strength: float
     trigger: str
     reason: str
-    # The market when deciding.
+    # The market when deciding: the price and the feature spec's values on the last closed bar.
     price: Decimal | None
+    features: dict[str, float | None] | None
     # Guards: the worst level, the policy's action and the reasons above NORMAL.
     guard_level: GuardLevel
     guard_action: str
