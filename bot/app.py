@@ -265,7 +265,7 @@ class Daemon:
         )
         await consumer.ensure_groups()
         cursor = snapshots.get("commands_cursor", b"0").decode()
-        snapshot_sources = {name: getattr(source, "snapshot") for name, source in sources.items()}
+        snapshot_sources = {name: source.snapshot for name, source in sources.items()}
         log.info("engine ready", mode=settings.engine.mode, strategies=[s.name + ":" + s.symbol for s in engine.strategies],
                  resumed=bool(snapshots))
         return EngineRunner(engine, consumer, ledger, self.clock, snapshot_sources, cursor)

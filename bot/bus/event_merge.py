@@ -60,6 +60,11 @@ class EventMerger(Generic[Payload]):
     def merge_keys(self) -> dict[str, int]:
         return {stream: lane.merge_key for stream, lane in self._lanes.items()}
 
+    def continue_from(self, merge_keys: dict[str, int]) -> None:
+        """Carries the running merge keys on from another merger that read the record before."""
+        for stream, merge_key in merge_keys.items():
+            self._lanes[stream].merge_key = merge_key
+
     def offer(self, stream: str, event: MarketEvent, payload: Payload) -> None:
         lane = self._lanes[stream]
         if event.ts_init > lane.merge_key:

@@ -110,8 +110,7 @@ class RedisEventConsumer:
         if remaining:
             yield [event for event, _ in remaining]
         # The live merger continues the running merge keys where the handled record ends.
-        for key, merge_key in merger.merge_keys().items():
-            self.merger._lanes[key].merge_key = merge_key
+        self.merger.continue_from(merger.merge_keys())
         self._positions = {key: "0" for key in self._kinds}
 
     async def next_batch(self) -> list[tuple[MarketEvent, EntryRef]]:

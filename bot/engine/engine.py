@@ -35,7 +35,7 @@ from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAsses
 from bot.execution.broker import Broker, ExecutionReport, rejected_report
 from bot.guards import Guard, PolicySettings, evaluate_policy
 from bot.guards.policy import DEFAULT_POLICY
-from bot.risk import ExitIntent, ExitReason, Portfolio, RiskManager, TradingStateMachine
+from bot.risk import ExitIntent, ExitReason, Portfolio, RiskManager, StateTransition, TradingStateMachine
 from bot.strategy import Strategy
 
 # Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only
@@ -221,22 +221,22 @@ class TradingEngine:
             ))
 
     def _watch_losses(self) -> None:
-        transition = self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns())
-        if transition is not None:
-            self.outputs.state_changes.append(StateChange(
-                ts=transition.ts, previous=transition.previous.value, state=transition.state.value,
-                cause=transition.cause, reason=transition.reason,
-            ))
-            self.outputs.account_changed = True
+        self._record(self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns()))
 
     def command(self, name: str, reason: str) -> None:
         """Applies an operator command (halt / reduce / resume) at the engine's time."""
         now = self.clock.now_ns()
-        before = self.state_machine.state
-        transition = {"halt": self.state_machine.halt, "reduce": self.state_machine.reduce, "resume": self.state_machine.resume}[name]
-        result = transition(reason, now) if name != "resume" else transition(now, reason=reason)
-        if result is not None or self.state_machine.state is not before:
+        if name == "resume":
+            self._record(self.state_machine.resume(now, reason=reason))
+        elif name == "halt":
+            self._record(self.state_machine.halt(reason, now))
+        else:
+            self._record(self.state_machine.reduce(reason, now))
+
+    def _record(self, transition: StateTransition | None) -> None:
+        if transition is not None:
             self.outputs.state_changes.append(StateChange(
-                ts=now, previous=before.value, state=self.state_machine.state.value, cause="command", reason=reason,
+                ts=transition.ts, previous=transition.previous.value, state=transition.state.value,
+                cause=transition.cause, reason=transition.reason,
             ))
             self.outputs.account_changed = True

@@ -67,7 +67,7 @@ class EngineMetrics:
         self.equity = Gauge("tradebot_engine_equity", "Account equity in the quote asset, at mid prices.", registry=self.registry)
         self.position_value = Gauge("tradebot_engine_position_value", "Value of open positions in the quote asset.", registry=self.registry)
         self.trading_state = Gauge("tradebot_engine_trading_state", "1 for the current TradingState.", ["state"], registry=self.registry)
-        self.lag_entries = Gauge("tradebot_engine_batch_events", "Events in the last batch handled.", registry=self.registry)
+        self.batch_events = Gauge("tradebot_engine_batch_events", "Events in the last batch handled.", registry=self.registry)
         self.set_trading_state(TradingState.ACTIVE)
 
     def signal(self, strategy: str, side: str) -> None:

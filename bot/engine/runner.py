@@ -22,6 +22,9 @@ from bot.engine.ledger import AccountSummary, RedisLedger
 log = structlog.get_logger(__name__)
 
 _NANOSECONDS = 1_000_000_000
+# Operator commands are looked for at most this often: a Redis round trip per batch would add
+# one read to every batch for something that happens a few times a day.
+_COMMAND_POLL_NS = 250_000_000
 _DISPLAY_STEP = Decimal("0.00000001")
 
 
@@ -46,6 +49,7 @@ class EngineRunner:
         self._wall_clock = wall_clock
         self._snapshot_sources = snapshot_sources
         self._commands_cursor = commands_cursor
+        self._commands_polled_ns = 0
         self.events_handled = 0
         self.warmed_events = 0
         # What the terminal view shows: each strategy's latest signal, each symbol's guard level.
@@ -91,7 +95,7 @@ class EngineRunner:
                 decided_at.append(event.ts_init)
             refs.append(ref)
         self.events_handled += len(batch)
-        engine.metrics.lag_entries.set(len(batch))
+        engine.metrics.batch_events.set(len(batch))
         await self._commit(refs, decided_at)
 
     async def _commit(self, refs: list[EntryRef], decided_at: list[int]) -> None:
@@ -125,6 +129,10 @@ class EngineRunner:
         )
 
     async def _apply_commands(self) -> None:
+        now = self._wall_clock.now_ns()
+        if now - self._commands_polled_ns < _COMMAND_POLL_NS:
+            return
+        self._commands_polled_ns = now
         for entry_id, command, reason in await self._ledger.read_commands(self._commands_cursor):
             self._commands_cursor = entry_id
             if command in ("halt", "reduce", "resume"):
