@@ -19,7 +19,7 @@ from rich.table import Table
 
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, running_server_url
-from bot.config import Settings
+from bot.config import Settings, mask_url_password
 from bot.status_trading import show_trading
 
 
@@ -46,7 +46,7 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
     with _redis_url(settings) as (url, source):
         client = redis.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds)
         try:
-            console.print(f"[bold]Redis[/] {url}: {source}; namespace [bold]{keys.namespace}[/]")
+            console.print(f"[bold]Redis[/] {mask_url_password(url)}: {source}; namespace [bold]{keys.namespace}[/]")
             streams = sorted(key.decode() for key in client.scan_iter(match=f"{keys.namespace}:stream:*", count=1000))
             # Entry ids carry exchange time, except spot bookTicker's, which carry receive time.
             table = Table("stream", "entries", "first (UTC)", "last (UTC)")

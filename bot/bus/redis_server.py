@@ -97,7 +97,6 @@ class EmbeddedRedis:
         self.shutdown_timeout_seconds = shutdown_timeout_seconds
         self._executable = executable
         self.port: int | None = None
-        self.version: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_descriptor: int | None = None
 
@@ -106,6 +105,11 @@ class EmbeddedRedis:
         if self._process is None or self.port is None:
             raise EmbeddedRedisError("the embedded redis-server is not running")
         return f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def version(self) -> str:
+        """The server's version: a subprocess of its own, so asked only by whoever wants it."""
+        return redis_server_version(self._executable or find_redis_server())
 
     @property
     def log_path(self) -> Path:
@@ -118,8 +122,7 @@ class EmbeddedRedis:
     def start(self) -> EmbeddedRedis:
         if self._process is not None:
             raise EmbeddedRedisError("this embedded redis-server is already started")
-        executable = self._executable or find_redis_server()
-        self.version = redis_server_version(executable)
+        executable = self._executable = self._executable or find_redis_server()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_directory()
         try:

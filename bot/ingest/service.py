@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from bot.bus.redis_codec import EVENT_FIELD, encode_event, last_sequence
-from bot.bus.redis_keys import RedisKeys, channel_of
+from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_writer import RedisStreamWriter, StreamSlot
 from bot.clock import Clock
 from bot.domain.events import EventKind, MarketEvent, StreamMessage
@@ -147,16 +147,16 @@ class IngestService:
         self._message_counts[kind] += 1
         if ts_event != ts_init:  # spot bookTicker has no exchange time: no lag to tell
             self._lag[kind].observe((ts_init - ts_event) / 1e9)
-        if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
-            # A bar still forming is a working value: kept as latest state, not in the record.
-            self._writer.set_latest(self._keys.latest(channel_of(event), event.symbol), [EVENT_FIELD, encode_event(event)])
-            return False
         channel = self._routes.get(message.stream)
         if channel is None or event.symbol != channel.sequencer.symbol or ts_event - ts_init > _MAX_TIME_AHEAD_NS:
             # Well-formed but implausible: a stream we did not ask for, another symbol's event, or
             # an exchange time far in our future. Recording it would move the channel's cursor
             # to where no real event can follow.
             self.on_frame_error(FrameError("invalid_value", kind.value, _implausible(message, channel), msgspec.json.encode(event)))
+            return False
+        if kind is EventKind.KLINE and not event.is_closed:  # type: ignore[attr-defined]
+            # A bar still forming is a working value: kept as latest state, not in the record.
+            self._writer.set_latest(channel.slot.latest_key, [EVENT_FIELD, encode_event(event)])
             return False
         self._on_channel_event(channel, event)
         return self._writer.backlog > self._settings.congestion_backlog

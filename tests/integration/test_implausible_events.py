@@ -107,3 +107,25 @@ async def test_a_hole_in_what_rest_returns_is_audited_and_the_rest_is_kept(servi
     assert [decode_entry(EventKind.KLINE, fields).open_time // minute for _, fields in entries] == [10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21]
     assert metrics.value("tradebot_ingest_gaps_unrepaired_total", channel="kline_1m") == 1
     assert metrics.value("tradebot_ingest_gaps_repaired_total", channel="kline_1m") == 0
+
+
+async def test_a_forming_bar_of_another_symbol_or_stream_never_becomes_latest_state(service):
+    ingest, metrics, redis_client = service
+    now = WallClock().now_ns()
+    one = Decimal("1")
+
+    def forming(symbol: str) -> Kline:
+        return Kline(symbol=symbol, ts_event=now, ts_init=now, interval="1m", open_time=now - now % (60 * 10**9),
+                     close_time=now - now % (60 * 10**9) + 60 * 10**9 - 1, open=one, high=one, low=one, close=one,
+                     volume=one, quote_volume=one, trade_count=1, taker_buy_base_volume=one, taker_buy_quote_volume=one,
+                     first_trade_id=1, last_trade_id=1, is_closed=False)
+
+    ingest.on_message(StreamMessage("btcusdt@kline_1m", forming("ETHUSDT")))  # another symbol's bar
+    ingest.on_message(StreamMessage("ethusdt@kline_1m", forming("ETHUSDT")))  # a stream nobody asked for
+    await ingest.wait_idle()
+    assert metrics.value("tradebot_ingest_parse_errors_total", kind="kline", reason="invalid_value") == 2
+    assert await redis_client.exists(KEYS.latest("kline_1m", "ETHUSDT")) == 0
+    ingest.on_message(StreamMessage("btcusdt@kline_1m", forming("BTCUSDT")))  # the real one is kept
+    await ingest.wait_idle()
+    stored = await redis_client.hget(KEYS.latest("kline_1m", "BTCUSDT"), "event")
+    assert stored is not None and decode_entry(EventKind.KLINE, {b"event": stored}).is_closed is False
