@@ -25,7 +25,7 @@ from bot.clock import Clock, WallClock
 from bot.config import Settings, mask_url_password
 from bot.errors import StartupError
 from bot.domain.orderbook import OrderBook
-from bot.domain.symbols import rules_from_exchange_info
+from bot.domain.symbols import SymbolRules, rules_from_exchange_info
 from bot.bus.redis_consumer import RedisEventConsumer
 from bot.engine.assembly import UnknownSymbolError, build_engine, engine_streams
 from bot.engine.ledger import RedisLedger
@@ -215,24 +215,28 @@ class Daemon:
             writer = self.writer
             # Read at scrape time, so the gauge moves while Redis is down and no batch completes.
             self.metrics.backlog.set_function(lambda: writer.backlog)
-            if settings.scanner.enabled and settings.scanner.select_symbols:
-                settings = self.settings = await self._symbols_from_scanner(client, keys, rest)
+            rules = await self._symbol_rules(rest) if settings.engine.enabled else None
+            if settings.scanner.enabled:
+                self.scanner = ScannerService(
+                    rest, client, settings.redis.namespace, settings.scanner, self.clock,
+                    quote_assets={symbol: rule.quote_asset for symbol, rule in rules.items()} if rules else None,
+                )
+                if settings.scanner.select_symbols:
+                    settings = self.settings = await self._symbols_from_scanner(client, keys, self.scanner)
             if settings.ingest.enabled:
                 self.service = IngestService(
                     ingest_settings(settings), self.clock, keys, self.writer, rest, websocket_url,
                     self.metrics, self.book_listener,
                 )
-            if settings.engine.enabled:
-                self.runner = await self._engine(client, keys, rest)
-            if settings.scanner.enabled:
-                self.scanner = ScannerService(rest, client, settings.redis.namespace, settings.scanner, self.clock)
+            if rules is not None:
+                self.runner = await self._engine(client, keys, rules)
             await self._run_until_stopped(stop)
 
-    async def _symbols_from_scanner(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> Settings:
+    async def _symbols_from_scanner(self, client: redis.Redis, keys: RedisKeys, scanner: ScannerService) -> Settings:
         """The settings with ingest.symbols replaced by the scanner's pair list (and the symbols
-        the ledger holds positions in, so none is left unmanaged)."""
+        the ledger holds positions in, so none is left unmanaged). The scan it makes is the
+        scanner's first; its loop then waits an interval before the next."""
         settings = self.settings
-        scanner = ScannerService(rest, client, settings.redis.namespace, settings.scanner, self.clock)
         if not await scanner.refresh_once() or not scanner.pairs:
             raise StartupError("scanner.select_symbols is on, but the first market scan failed or selected no pair "
                                "(see the scanner's log line above; scanner.pair_filters decide the list)")
@@ -246,13 +250,16 @@ class Daemon:
         log.info("trading the scanner's pair list", symbols=list(symbols), held_positions=held)
         return settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"symbols": symbols})})
 
-    async def _engine(self, client: redis.Redis, keys: RedisKeys, rest: RestGateway) -> EngineRunner:
-        settings = self.settings
+    async def _symbol_rules(self, rest: RestGateway) -> dict[str, SymbolRules]:
+        """The exchange's symbol rules (exchangeInfo), fetched once: the paper broker applies their
+        filters and the scanner reads each pair's quote asset from them."""
         try:
-            exchange_info = await rest.call("get_exchange_info")
+            return rules_from_exchange_info(await rest.call("get_exchange_info"))
         except RestError as error:
             raise StartupError(f"the engine needs the exchange's symbol rules and could not fetch exchangeInfo: {error}") from None
-        rules = rules_from_exchange_info(exchange_info)
+
+    async def _engine(self, client: redis.Redis, keys: RedisKeys, rules: dict[str, SymbolRules]) -> EngineRunner:
+        settings = self.settings
         ledger = RedisLedger(client, keys, settings.engine.consumer_group)
         snapshots = await ledger.load_snapshots()
         try:

@@ -85,6 +85,8 @@ class ScannerService:
         """Refresh until cancelled: every refresh interval while healthy; after failures, after a
         jittered backoff that is never shorter than the interval (a failing exchange is not
         polled harder than a healthy one)."""
+        if self.latest is not None:  # a scan was just made (e.g. to choose the symbols at start-up)
+            await self._sleep(self.settings.refresh_interval_seconds)
         while True:
             succeeded = await self.refresh_once()
             delay = self.settings.refresh_interval_seconds

@@ -54,6 +54,11 @@ async def test_the_daemon_trades_the_pairs_the_scanner_selects(redis_url, tmp_pa
         assert list(daemon.settings.ingest.symbols) == chosen
         traded = sorted({(strategy.name, strategy.symbol) for strategy in daemon.runner.engine.strategies})
         assert traded == sorted((name, symbol) for name in ("breakout", "sma_cross") for symbol in chosen)
+        # The scan that chose the symbols is the scanner's first: no second scan right after it,
+        # and exchangeInfo is fetched once for the engine and the scanner together.
+        await asyncio.sleep(1.0)
+        requests = daemon.simulator.counters.rest_requests_by_path
+        assert (requests["/api/v3/ticker/24hr"], requests["/api/v3/exchangeInfo"]) == (1, 1)
     finally:
         stop.set()
         await asyncio.wait_for(running, 30)
