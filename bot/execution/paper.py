@@ -50,7 +50,7 @@ from bot.execution.market_view import MarketView
 from bot.execution.matching import notional, slipped_price, walk_book
 
 ZERO = Decimal(0)
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: fill counts of open orders instead of every fill ever made
 
 
 class PaperState(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,7 +62,9 @@ class PaperState(msgspec.Struct, frozen=True, kw_only=True):
     locked: dict[str, Decimal]
     holds: dict[str, Decimal]
     orders: list[Order]
-    fills: list[Fill]
+    # Fills so far of each open order: the next fill's id continues from it. Closed orders never
+    # fill again, and the fills themselves are the ledger's, so the state does not grow with them.
+    fill_counts: dict[str, int]
 
 
 class PaperBroker:
@@ -95,7 +97,6 @@ class PaperBroker:
         self._locked: dict[str, Decimal] = {}
         self._holds: dict[str, Decimal] = {}
         self._orders: dict[str, Order] = {}
-        self._fills: list[Fill] = []
         self._fill_counts: dict[str, int] = {}
 
     # ---- the Broker protocol --------------------------------------------------------------
@@ -162,12 +163,13 @@ class PaperBroker:
     # ---- persistence ----------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
+        self._fill_counts = {order_id: count for order_id, count in self._fill_counts.items() if order_id in self._holds}
         state = PaperState(
             free=dict(sorted(self._free.items())),
             locked=dict(sorted(self._locked.items())),
             holds=dict(sorted(self._holds.items())),
             orders=list(self._orders.values()),
-            fills=list(self._fills),
+            fill_counts=dict(sorted(self._fill_counts.items())),
         )
         return msgspec.json.encode(state)
 
@@ -184,10 +186,7 @@ class PaperBroker:
         # Holds keep the acceptance order of their orders: resting orders share a print in that order.
         self._holds = {order.client_order_id: state.holds[order.client_order_id] for order in state.orders if order.client_order_id in state.holds}
         self._orders = {order.client_order_id: order for order in state.orders}
-        self._fills = list(state.fills)
-        self._fill_counts = {}
-        for fill in self._fills:
-            self._fill_counts[fill.client_order_id] = self._fill_counts.get(fill.client_order_id, 0) + 1
+        self._fill_counts = dict(state.fill_counts)
 
     # ---- submitting -----------------------------------------------------------------------
 
@@ -279,7 +278,6 @@ class PaperBroker:
             liquidity=liquidity,
             ts=now,
         )
-        self._fills.append(fill)
         self._orders[client_order_id] = msgspec.structs.replace(
             order,
             status=OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED,

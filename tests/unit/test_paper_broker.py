@@ -175,6 +175,8 @@ async def test_two_runs_give_byte_identical_state() -> None:
     assert runs[0] == runs[1]
     state = json.loads(runs[0])
     assert state["free"]["USDT"] == str((await broker.balances())["USDT"])  # Decimals stay strings
+    # The state does not grow with history: fill counts are kept for open orders only.
+    assert set(state["fill_counts"]) <= set(state["holds"]) and "fills" not in state
 
 
 def test_restore_refuses_a_state_whose_holds_do_not_match_its_open_orders() -> None:
