@@ -27,7 +27,7 @@ from bot.clock import ManualClock
 from bot.domain.events import AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.rejections import OrderRejected
 from bot.domain.symbols import SymbolRules
-from bot.domain.trading import OrderRequest, OrderType, Side, Signal, SignalAction, TradingState
+from bot.domain.trading import OrderRequest, OrderType, Side, Signal, SignalAction
 from bot.engine.bars import BarRouter
 from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
@@ -35,7 +35,7 @@ from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAsses
 from bot.execution.broker import Broker, ExecutionReport, rejected_report
 from bot.guards import Guard, PolicySettings, evaluate_policy
 from bot.guards.policy import DEFAULT_POLICY
-from bot.risk import ExitIntent, ExitReason, Portfolio, RiskManager, StateTransition, TradingStateMachine
+from bot.risk import ExitIntent, Portfolio, RiskManager, StateTransition, TradingStateMachine
 from bot.strategy import Strategy
 
 # Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only
@@ -211,14 +211,11 @@ class TradingEngine:
             symbol=symbol, ts=now, level=policy.level, action=policy.action.value,
             recommendation=policy.recommendation, reasons=tuple(policy.reasons), verdicts=tuple(verdicts),
         )
-        position = self.portfolio.position(symbol)
         price = self.market.last_trade_price(symbol)
-        if policy.close_position and position is not None and price is not None and self.state_machine.state is not TradingState.HALTED:
-            await self._exit(ExitIntent(
-                symbol=symbol, side=Side.SELL, quantity=position.quantity, reason=ExitReason.GUARD,
-                text="; ".join(policy.reasons), price=price, trigger_price=price, ts=now,
-                trigger=f"{ExitReason.GUARD.value}:{position.ts_opened}",
-            ))
+        if policy.close_position and price is not None:
+            intent = self.risk.guard_exit(self.portfolio, symbol, price, now, policy.reasons, self.state_machine.state)
+            if intent is not None:
+                await self._exit(intent)
 
     def _watch_losses(self) -> None:
         self._record(self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns()))

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import msgspec
 
-from bot.domain.trading import Side, Signal, SignalAction, TradingState
+from bot.domain.trading import Position, Side, Signal, SignalAction, TradingState
 from bot.risk.decisions import (
     ExitIntent,
     ExitReason,
@@ -182,19 +182,18 @@ class RiskManager:
             text = f"{symbol} at {price} reached the take-profit {take_profit_price} (entry {position.average_price})"
         else:
             return []
-        return [
-            ExitIntent(
-                symbol=symbol,
-                side=Side.SELL,
-                quantity=position.quantity,
-                reason=reason,
-                text=text,
-                price=price,
-                trigger_price=level,
-                ts=now_ns,
-                trigger=f"{reason}:{position.ts_opened}",
-            )
-        ]
+        return [_exit_intent(position, reason, text, price, level, now_ns)]
+
+    def guard_exit(
+        self, portfolio: Portfolio, symbol: str, price: Decimal, now_ns: int, reasons: tuple[str, ...],
+        trading_state: TradingState = TradingState.ACTIVE,
+    ) -> ExitIntent | None:
+        """Closing the position in `symbol` because its guards went CRITICAL (the policy asked
+        for it); None without a position, or when HALTED (the kill switch stops exits too)."""
+        position = portfolio.position(symbol)
+        if position is None or trading_state is TradingState.HALTED:
+            return None
+        return _exit_intent(position, ExitReason.GUARD, "; ".join(reasons), price, price, now_ns)
 
     # ----- persistence -------------------------------------------------------------------------------
 
@@ -245,3 +244,12 @@ class _DecisionMaker:
             reduce_only=reduce_only,
             capped_by=capped_by,
         )
+
+
+def _exit_intent(position: Position, reason: ExitReason, text: str, price: Decimal, trigger_price: Decimal, now_ns: int) -> ExitIntent:
+    """The trigger `<reason>:<ts_opened>` is the same for every check of one position, so the
+    client order id repeats and a repeated exit cannot become a second order."""
+    return ExitIntent(
+        symbol=position.symbol, side=Side.SELL, quantity=position.quantity, reason=reason, text=text,
+        price=price, trigger_price=trigger_price, ts=now_ns, trigger=f"{reason}:{position.ts_opened}",
+    )

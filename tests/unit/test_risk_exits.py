@@ -176,3 +176,18 @@ def test_the_same_day_replayed_gives_byte_identical_decisions_and_books() -> Non
     with localcontext(prec=100):  # the books carry ~40 digits; check them without rounding
         open_cost = sum((D(cost) for cost in books["cost_basis"].values()), D(0))
         assert D(books["cash"]["USDT"]) == D("2000") + D(books["realized_pnl"]) - D(books["fees_paid"]) - open_cost
+
+
+def test_a_guard_exit_closes_the_whole_position_with_a_stable_id_and_not_when_halted(minutes) -> None:
+    manager = RiskManager(RiskSettings())
+    portfolio = entered(minutes[SLIDE_TOP])
+    later = minutes[SLIDE_TOP + 5]
+    reasons = ("extreme_move:move_5m_pct=-4.21<-3.00",)
+    intent = manager.guard_exit(portfolio, SYMBOL, later.close, later.ts, reasons)
+    again = manager.guard_exit(portfolio, SYMBOL, minutes[SLIDE_TOP + 6].close, minutes[SLIDE_TOP + 6].ts, reasons)
+    assert intent is not None and again is not None
+    assert (intent.reason, intent.side, intent.quantity, intent.text) == (ExitReason.GUARD, Side.SELL, D("0.001"), reasons[0])
+    assert intent.trigger == f"guard:{portfolio.position(SYMBOL).ts_opened}"
+    assert intent.to_order_request().client_order_id == again.to_order_request().client_order_id
+    assert manager.guard_exit(portfolio, SYMBOL, later.close, later.ts, reasons, TradingState.HALTED) is None
+    assert manager.guard_exit(Portfolio("USDT", {"USDT": D("1")}), SYMBOL, later.close, later.ts, reasons) is None
