@@ -100,10 +100,6 @@ async def recorded_trades(redis_url) -> list[tuple[int, str, str]]:
     return [(trade.trade_id, str(trade.price), str(trade.quantity)) for trade in trades]
 
 
-def total(metrics: IngestMetrics, name: str) -> float:
-    return sum(sample.value for metric in metrics.registry.collect() for sample in metric.samples if sample.name == name)
-
-
 async def test_every_trade_once_in_order_exactly_and_the_book_matches_every_book_ticker(redis_url, tmp_path, timeline, expected_trades):
     tops: dict[int, tuple] = {}
 
@@ -115,8 +111,8 @@ async def test_every_trade_once_in_order_exactly_and_the_book_matches_every_book
 
     assert await recorded_trades(redis_url) == expected_trades
     assert len(expected_trades) == 19_904
-    assert total(metrics, "tradebot_ingest_parse_errors_total") == 0
-    assert total(metrics, "tradebot_ingest_gaps_found_total") == 0
+    assert metrics.total("tradebot_ingest_parse_errors_total") == 0
+    assert metrics.total("tradebot_ingest_gaps_found_total") == 0
 
     # Every bookTicker that landed in Redis whose update id is the end of a depth diff must show
     # the same best bid and ask as the book rebuilt from the snapshot and the diffs.
@@ -170,11 +166,11 @@ async def test_twenty_disconnects_and_an_id_gap_lose_and_double_nothing(redis_ur
         assert exchange.counters.connections_dropped_by_fault["abrupt"] == 20
 
     assert await recorded_trades(redis_url) == expected_trades  # none missing, none twice, in order
-    assert total(metrics, "tradebot_ingest_reconnects_total") == 20
+    assert metrics.total("tradebot_ingest_reconnects_total") == 20
     assert metrics.value("tradebot_ingest_gaps_found_total", channel="trade") == 1
     assert metrics.value("tradebot_ingest_gaps_repaired_total", channel="trade") == 1
     assert metrics.value("tradebot_ingest_backfilled_events_total", channel="trade") == 50
-    assert total(metrics, "tradebot_ingest_gaps_unrepaired_total") == 0
+    assert metrics.total("tradebot_ingest_gaps_unrepaired_total") == 0
 
 
 async def test_outages_that_lose_data_are_all_repaired_over_rest(redis_url, tmp_path, timeline, expected_trades):
@@ -186,12 +182,12 @@ async def test_outages_that_lose_data_are_all_repaired_over_rest(redis_url, tmp_
         metrics = await ingest(redis_url, exchange, tmp_path, expected_trades)
 
     assert await recorded_trades(redis_url) == expected_trades
-    assert total(metrics, "tradebot_ingest_reconnects_total") == 5
+    assert metrics.total("tradebot_ingest_reconnects_total") == 5
     trade_gaps = metrics.value("tradebot_ingest_gaps_found_total", channel="trade")
     assert trade_gaps >= 4  # an outage in a quiet second may hold no trade
     assert metrics.value("tradebot_ingest_gaps_repaired_total", channel="trade") == trade_gaps
     assert metrics.value("tradebot_ingest_gaps_repaired_total", channel="depthUpdate") == metrics.value("tradebot_ingest_gaps_found_total", channel="depthUpdate") >= 4
-    assert total(metrics, "tradebot_ingest_gaps_unrepaired_total") == 0
+    assert metrics.total("tradebot_ingest_gaps_unrepaired_total") == 0
 
 
 MALFORMED_KINDS = ("truncated_json", "unknown_event", "missing_field", "wrong_type")
