@@ -21,8 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.domain.events import MILLISECONDS, PriceLevel, Trade
+from bot.domain.events import MILLISECONDS, DepthSnapshot, PriceLevel, Trade
 from bot.domain.symbols import SymbolRules, rules_from_exchange_info
+from bot.engine.market import MarketState
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
@@ -55,6 +56,20 @@ def depth_snapshot() -> tuple[int, list[PriceLevel], list[PriceLevel]]:
     bids = [(Decimal(price), Decimal(quantity)) for price, quantity in body["bids"]]
     asks = [(Decimal(price), Decimal(quantity)) for price, quantity in body["asks"]]
     return body["lastUpdateId"], bids, asks
+
+
+def book_market(book_depth: int | None = None) -> MarketState:
+    """The engine's own market view (what the paper broker fills against in the daemon), holding
+    the real 2024-08-08 book, or only its best `book_depth` levels (a thin book of real levels)."""
+    last_update_id, bids, asks = depth_snapshot()
+    if book_depth is not None:
+        bids, asks = bids[:book_depth], asks[:book_depth]
+    market = MarketState(["BTCUSDT"])
+    market.apply(DepthSnapshot(
+        symbol="BTCUSDT", ts_event=SNAPSHOT_TIME_NS, ts_init=SNAPSHOT_TIME_NS, last_update_id=last_update_id,
+        bids=tuple(bids), asks=tuple(asks),
+    ))
+    return market
 
 
 @lru_cache(maxsize=1)

@@ -18,12 +18,11 @@ from decimal import Decimal
 
 import pytest
 
-from binance_data import SNAPSHOT_TIME_NS, all_rules, depth_snapshot
+from binance_data import SNAPSHOT_TIME_NS, all_rules, book_market
 from bot.clock import ManualClock
 from bot.domain.events import Trade
 from bot.execution.broker import Broker, ExecutionReport
 from bot.execution.fees import FeeSettings
-from bot.execution.market_view import BookMarketView
 from bot.execution.paper import PaperBroker
 
 
@@ -37,11 +36,7 @@ VenueFactory = Callable[..., Venue]
 
 
 def paper_venue(balances: dict[str, Decimal], book_depth: int | None = None) -> Venue:
-    last_update_id, bids, asks = depth_snapshot()
-    if book_depth is not None:
-        bids, asks = bids[:book_depth], asks[:book_depth]
-    market = BookMarketView()
-    market.load_snapshot("BTCUSDT", last_update_id, bids, asks)
+    market = book_market(book_depth)
     clock = ManualClock(SNAPSHOT_TIME_NS)
     broker = PaperBroker(all_rules(), market, balances, FeeSettings(), Decimal(0), clock)
 

@@ -11,14 +11,14 @@ import msgspec
 import pydantic
 import pytest
 
-from binance_data import RECORDINGS, SNAPSHOT_TIME_NS, all_rules, depth_snapshot, real_trades
+from binance_data import RECORDINGS, SNAPSHOT_TIME_NS, all_rules, book_market, real_trades
 from bot.clock import ManualClock
 from bot.domain.events import BookTicker
 from bot.domain.rejections import OrderRejected
 from bot.domain.trading import Liquidity, OrderRequest, OrderStatus, OrderType, Side
 from bot.execution.broker import rejected_report
 from bot.execution.fees import FeeSettings
-from bot.execution.market_view import BookMarketView
+from bot.engine.market import MarketState
 from bot.execution.paper import PaperBroker
 
 D = Decimal
@@ -34,12 +34,6 @@ def order(client_order_id: str, side: Side, quantity: str, price: str | None = N
         quantity=D(quantity),
         price=None if price is None else D(price),
     )
-
-
-def book_market() -> BookMarketView:
-    market = BookMarketView()
-    market.load_snapshot("BTCUSDT", *depth_snapshot())
-    return market
 
 
 def paper(balances: dict[str, Decimal], market=None, fees: FeeSettings | None = None, slippage_bps: str = "0") -> PaperBroker:
@@ -100,7 +94,7 @@ async def test_maker_and_taker_fills_pay_their_own_rates() -> None:
 async def test_without_a_depth_book_market_orders_fill_at_the_quote_plus_slippage() -> None:
     ticker = first_book_ticker()
     assert (ticker.bid_price, ticker.ask_price) == (D("61837.63"), D("61837.64"))
-    market = BookMarketView()
+    market = MarketState(["BTCUSDT"])
     market.apply(ticker)
     broker = paper({"BTC": D("0.01"), "USDT": D("1000")}, market=market, slippage_bps="5")
 
@@ -113,7 +107,7 @@ async def test_without_a_depth_book_market_orders_fill_at_the_quote_plus_slippag
 
 
 async def test_no_quotes_at_all_is_binance_no_depth() -> None:
-    broker = paper({"USDT": D("1000")}, market=BookMarketView())
+    broker = paper({"USDT": D("1000")}, market=MarketState(["BTCUSDT"]))
     with pytest.raises(OrderRejected) as refusal:
         await broker.submit(order("blind", Side.BUY, "0.001"))
     assert (refusal.value.code, refusal.value.message) == (-1112, "No orders on book for symbol.")
