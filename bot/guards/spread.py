@@ -85,20 +85,28 @@ class SuspiciousSpreadGuard:
         self._sample_ns = self.settings.sample_seconds * SECOND
         self._period = -1  # the sample period of the latest quote
         self._latest: BookTicker | None = None
-        self._spread_bps = 0.0
 
     def observe(self, event: MarketEvent) -> None:
+        # Quotes are the busiest stream: keep the latest and compute its spread only when it is
+        # used (a sample period ends, or a verdict is asked for).
         if type(event) is not BookTicker:
             return
         period = event.ts_event // self._sample_ns
         if period > self._period:
-            if self._latest is not None and self._spread_bps > 0:
-                self._median.add(self._spread_bps)  # the last quote of the period just ended
+            spread = self._spread_bps
+            if spread > 0:
+                self._median.add(spread)  # the last quote of the period just ended
             self._period = period
-        bid, ask = event.bid_price, event.ask_price  # type: ignore[attr-defined]
         self._latest = event  # type: ignore[assignment]
+
+    @property
+    def _spread_bps(self) -> float:
+        latest = self._latest
+        if latest is None:
+            return 0.0
+        bid, ask = latest.bid_price, latest.ask_price
         mid = float(bid + ask) / 2
-        self._spread_bps = float(ask - bid) / mid * 10_000 if mid > 0 else 0.0
+        return float(ask - bid) / mid * 10_000 if mid > 0 else 0.0
 
     def verdict(self, now_ns: int) -> GuardVerdict:
         latest = self._latest
