@@ -15,6 +15,7 @@ from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from bot.config.sections import SectionModel
 from bot.execution.fees import FeeSettings
+from bot.execution.paper import FillModel
 from bot.strategy import StrategyConfigError, load_strategy
 
 
@@ -41,6 +42,12 @@ class PaperSettings(SectionModel):
     fees: FeeSettings = Field(default_factory=FeeSettings)
     # Market orders without a depth book fill at the best bid/ask moved this much against us.
     slippage_bps: Annotated[Decimal, Field(ge=0)] = Decimal(5)
+    # When a market order fills: book (against the depth book, as live), close (at the last
+    # price) or next-open (at the next bar's open / next trade: the backtest convention).
+    fill: FillModel = FillModel.BOOK
+    # Binance's LOT_SIZE, PRICE_FILTER, NOTIONAL... as in live trading; off only to compare
+    # results with tools that ignore them.
+    exchange_filters: bool = True
 
     @field_validator("starting_balances")
     @classmethod

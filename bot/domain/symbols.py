@@ -199,6 +199,12 @@ def _quantum(step: Decimal) -> Decimal:
 # ---- parsing exchangeInfo ----------------------------------------------------------------
 
 
+def without_filters(rules: SymbolRules) -> SymbolRules:
+    """The symbol with every filter off: quantities and prices are taken as given (a backtest
+    with `--no-exchange-filters`, so its results can be checked against tools that ignore them)."""
+    return SymbolRules(symbol=rules.symbol, status=rules.status, base_asset=rules.base_asset, quote_asset=rules.quote_asset)
+
+
 def rules_from_exchange_info(data: dict[str, Any]) -> dict[str, SymbolRules]:
     """Every symbol of a `GET /api/v3/exchangeInfo` body, keyed by symbol, in the body's order."""
     return {entry["symbol"]: rules_from_symbol(entry) for entry in data["symbols"]}

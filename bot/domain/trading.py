@@ -130,6 +130,11 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     ts: int = 0
     strategy: str = ""
     reduce_only: bool = False
+    # A MARKET BUY that spends this much of the quote asset, fee included, instead of buying a
+    # set quantity (Binance's quoteOrderQty): the quantity follows from the fill price, so an
+    # order decided on one bar and filled at the next bar's open still spends exactly the cash.
+    # `quantity` is then the estimate at the decision's price; the fill says what was bought.
+    quote_order_quantity: Decimal | None = None
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True):

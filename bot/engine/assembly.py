@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from bot.bus.redis_keys import RedisKeys
 from bot.clock import ManualClock
 from bot.config.settings import Settings
-from bot.domain.symbols import SymbolRules
+from bot.domain.symbols import SymbolRules, without_filters
 from bot.engine.engine import TradingEngine
 from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
@@ -56,6 +56,8 @@ def build_engine(
             f"{', '.join(missing)}: not listed by the exchange ({settings.exchange.venue} exchangeInfo); "
             f"check ingest.symbols (Binance symbols are upper case, e.g. BTCUSDT)"
         )
+    if not settings.paper.exchange_filters:
+        rules = {symbol: without_filters(symbol_rules) for symbol, symbol_rules in rules.items()}
     clock = ManualClock()
     market = MarketState(symbols)
     risk_settings = settings.risk
@@ -67,7 +69,10 @@ def build_engine(
         portfolio = Portfolio(risk_settings.quote_asset, settings.paper.starting_balances)
         risk = RiskManager(risk_settings)
         state_machine = TradingStateMachine(risk_settings)
-    broker = PaperBroker(rules, market, settings.paper.starting_balances, settings.paper.fees, settings.paper.slippage_bps, clock)
+    broker = PaperBroker(
+        rules, market, settings.paper.starting_balances, settings.paper.fees, settings.paper.slippage_bps, clock,
+        fill_model=settings.paper.fill,
+    )
     if "broker" in snapshots:
         broker.restore(snapshots["broker"])
     guards = {symbol: build_guards(symbol, settings.guards) for symbol in symbols}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain.events import BookTicker, DepthSnapshot, DepthUpdate, MarketEvent, Trade
+from bot.domain.events import BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.orderbook import BookGapError, BookSynchronizer, Verdict
 from bot.domain.trading import Side
 
@@ -38,6 +38,12 @@ class SymbolMarket:
         if isinstance(event, Trade):
             self.last_price = event.price
             self.last_trade_ns = event.ts_trade
+        elif isinstance(event, Kline):
+            # A record of klines alone (a backtest over klines) has no trades: the latest close
+            # is its last price. One older than the last trade seen is not news.
+            if event.ts_event >= self.last_trade_ns:
+                self.last_price = event.close
+                self.last_trade_ns = event.ts_event
         elif isinstance(event, DepthUpdate):
             self._apply_diff(event)
         elif isinstance(event, DepthSnapshot):

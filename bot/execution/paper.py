@@ -20,6 +20,15 @@ most 1e-8 per fill apart, so held and released funds are conserved to the last d
 BUY holds quantity * price * (1 + highest fee rate) of the quote asset, a resting SELL holds its
 base quantity; held funds are not in `balances()` until released by a fill or a cancel.
 
+When a MARKET order fills is the `FillModel`: `book` (above, the default: as live trading would),
+`close` (at once, at the last price: the last trade, or the close of the last kline) or
+`next-open` (at the first price after the decision: the open of the next kline, or the next
+trade). Backtests over klines use `next-open`, so a signal decided on a bar's close trades at the
+next bar's open; see the README's fill convention. A `next-open` order waits as NEW, holding
+nothing, and is checked against the balance when it fills (short of funds, it EXPIRES).
+A MARKET BUY for a quote amount (`quote_order_quantity`, Binance's quoteOrderQty) spends that
+amount with its fee: quantity = amount / (price x (1 + taker fee)), rounded down to the lot step.
+
 Deterministic: fill ids are `<client_order_id>-<n>`, times come from the injected clock, and the
 whole state round-trips through `snapshot()` / `restore()` as msgspec JSON.
 """
@@ -27,20 +36,23 @@ whole state round-trips through `snapshot()` / `restore()` as msgspec JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
 
 import msgspec
 
 from bot.clock import Clock
-from bot.domain.events import AggTrade, MarketEvent, PriceLevel, Trade
+from bot.domain.events import AggTrade, Kline, MarketEvent, PriceLevel, Trade
 from bot.domain.rejections import (
     CANCEL_REJECTED,
+    FILTER_FAILURE,
     INSUFFICIENT_BALANCE,
     NEW_ORDER_REJECTED,
     NO_DEPTH,
     NO_ORDERS_ON_BOOK,
     UNKNOWN_ORDER,
     OrderRejected,
+    filter_failure,
 )
 from bot.domain.symbols import SymbolRules, validate_order
 from bot.domain.trading import Fill, Liquidity, Order, OrderRequest, OrderStatus, OrderType, Side
@@ -50,7 +62,17 @@ from bot.execution.market_view import MarketView
 from bot.execution.matching import notional, slipped_price, walk_book
 
 ZERO = Decimal(0)
-STATE_FORMAT = 2  # 2: fill counts of open orders instead of every fill ever made
+STATE_FORMAT = 3  # 2: fill counts of open orders instead of every fill ever made; 3: pending orders
+_READABLE_FORMATS = (2, 3)
+_QUOTE_ORDER_QUANTUM = Decimal("1e-12")
+
+
+class FillModel(StrEnum):
+    """When and at what price a MARKET order fills (see the module docstring)."""
+
+    BOOK = "book"
+    CLOSE = "close"
+    NEXT_OPEN = "next-open"
 
 
 class PaperState(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +87,8 @@ class PaperState(msgspec.Struct, frozen=True, kw_only=True):
     # Fills so far of each open order: the next fill's id continues from it. Closed orders never
     # fill again, and the fills themselves are the ledger's, so the state does not grow with them.
     fill_counts: dict[str, int]
+    # `next-open` MARKET orders waiting for the next price, in the order they were accepted.
+    pending: list[OrderRequest] = []
 
 
 class PaperBroker:
@@ -84,6 +108,7 @@ class PaperBroker:
         clock: Clock,
         *,
         book_depth: int = 1000,
+        fill_model: FillModel = FillModel.BOOK,
     ) -> None:
         if slippage_bps < 0:
             raise ValueError(f"slippage_bps must be >= 0, got {slippage_bps}")
@@ -93,6 +118,8 @@ class PaperBroker:
         self._slippage_bps = slippage_bps
         self._clock = clock
         self._book_depth = book_depth
+        self._fill_model = fill_model
+        self._pending: dict[str, OrderRequest] = {}
         self._free: dict[str, Decimal] = dict(balances)
         self._locked: dict[str, Decimal] = {}
         self._holds: dict[str, Decimal] = {}
@@ -108,7 +135,8 @@ class PaperBroker:
         return self.cancel_now(symbol, client_order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        orders = (self._orders[client_order_id] for client_order_id in self._holds)
+        open_ids = [*self._holds, *self._pending]
+        orders = (self._orders[client_order_id] for client_order_id in open_ids)
         return [order for order in orders if symbol in (None, order.symbol)]
 
     async def balances(self) -> dict[str, Decimal]:
@@ -118,9 +146,9 @@ class PaperBroker:
         return []  # every paper fill is reported where it happens: submit or observe_market
 
     def observe_market(self, event: MarketEvent) -> list[ExecutionReport]:
+        reports = self._fill_pending(event) if self._pending else []
         if not isinstance(event, (Trade, AggTrade)):
-            return []
-        reports = []
+            return reports
         available = event.quantity
         for client_order_id in list(self._holds):  # the open orders, in the order they were accepted
             if available <= 0:
@@ -152,7 +180,8 @@ class PaperBroker:
         order = self._orders.get(client_order_id)
         if order is None or order.symbol != symbol or not order.status.is_open:
             raise OrderRejected(CANCEL_REJECTED, UNKNOWN_ORDER)
-        self._release(order, self._holds.pop(client_order_id))
+        if self._pending.pop(client_order_id, None) is None:
+            self._release(order, self._holds.pop(client_order_id))
         self._orders[client_order_id] = msgspec.structs.replace(order, status=OrderStatus.CANCELED, ts_updated=self._clock.now_ns())
         return ExecutionReport(order=self._orders[client_order_id])
 
@@ -170,16 +199,18 @@ class PaperBroker:
             holds=dict(sorted(self._holds.items())),
             orders=list(self._orders.values()),
             fill_counts=dict(sorted(self._fill_counts.items())),
+            pending=list(self._pending.values()),
         )
         return msgspec.json.encode(state)
 
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a snapshot's (a restart resumes exactly where it stopped)."""
         state = msgspec.json.decode(data, type=PaperState)
-        if state.format != STATE_FORMAT:
-            raise ValueError(f"paper broker state format {state.format} is not {STATE_FORMAT}")
+        if state.format not in _READABLE_FORMATS:
+            raise ValueError(f"paper broker state format {state.format} is not one of {_READABLE_FORMATS}")
         open_ids = {order.client_order_id for order in state.orders if order.status.is_open}
-        if open_ids != set(state.holds):
+        pending_ids = {request.client_order_id for request in state.pending}
+        if open_ids != set(state.holds) | pending_ids:
             raise ValueError("paper broker state is inconsistent: holds do not match the open orders")
         self._free = dict(state.free)
         self._locked = dict(state.locked)
@@ -187,17 +218,32 @@ class PaperBroker:
         self._holds = {order.client_order_id: state.holds[order.client_order_id] for order in state.orders if order.client_order_id in state.holds}
         self._orders = {order.client_order_id: order for order in state.orders}
         self._fill_counts = dict(state.fill_counts)
+        self._pending = {request.client_order_id: request for request in state.pending}
 
     # ---- submitting -----------------------------------------------------------------------
 
     def _submit_market(self, request: OrderRequest, rules: SymbolRules) -> ExecutionReport:
         side = request.side
-        levels = self._market.book_levels(request.symbol, _opposite(side), self._book_depth)
-        if levels:
-            slices = walk_book(levels, side, request.quantity)
+        if self._fill_model is FillModel.NEXT_OPEN:
+            return self._accept_pending(request)
+        if self._fill_model is FillModel.CLOSE:
+            last = self._market.last_trade_price(request.symbol)
+            if last is None:
+                raise OrderRejected(NO_DEPTH, NO_ORDERS_ON_BOOK)
+            price = self._print_price(last, side)
+            request = self._sized_at(request, rules, price)
+            slices = [(price, request.quantity)]
         else:
-            quote = self._top_of_book(request.symbol, _opposite(side))
-            slices = [] if quote is None else [(slipped_price(quote[0], side, self._slippage_bps, rules.tick_size), request.quantity)]
+            levels = self._market.book_levels(request.symbol, _opposite(side), self._book_depth)
+            if levels:
+                request = self._sized_at(request, rules, levels[0][0])
+                slices = walk_book(levels, side, request.quantity)
+            else:
+                quote = self._top_of_book(request.symbol, _opposite(side))
+                price = None if quote is None else slipped_price(quote[0], side, self._slippage_bps, rules.tick_size)
+                if price is not None:
+                    request = self._sized_at(request, rules, price)
+                slices = [] if price is None else [(price, request.quantity)]
         if not slices:
             raise OrderRejected(NO_DEPTH, NO_ORDERS_ON_BOOK)
         if side is Side.BUY:
@@ -223,6 +269,74 @@ class PaperBroker:
         slices = walk_book(levels, side, request.quantity, limit_price=request.price)
         return self._accept(request, rules, slices, hold=hold)
 
+    def _accept_pending(self, request: OrderRequest) -> ExecutionReport:
+        """A `next-open` MARKET order: accepted now, filled by `_fill_pending` at the next price."""
+        order = Order.from_request(request, OrderStatus.NEW, self._clock.now_ns())
+        self._orders[order.client_order_id] = order
+        self._pending[order.client_order_id] = request
+        return ExecutionReport(order=order)
+
+    def _fill_pending(self, event: MarketEvent) -> list[ExecutionReport]:
+        """Fills the waiting `next-open` orders of the event's symbol at its first price: a
+        kline that opened at or after the decision gives its open, a trade its price."""
+        if isinstance(event, Kline):
+            price, ts = event.open, event.open_time
+        elif isinstance(event, (Trade, AggTrade)):
+            price, ts = event.price, event.ts_event
+        else:
+            return []
+        reports = []
+        for client_order_id, request in list(self._pending.items()):
+            order = self._orders[client_order_id]
+            if request.symbol != event.symbol or (isinstance(event, Kline) and ts < order.ts_created):
+                continue
+            del self._pending[client_order_id]
+            reports.append(self._fill_at_next_price(request, order, price, max(ts, order.ts_created)))
+        return reports
+
+    def _fill_at_next_price(self, request: OrderRequest, order: Order, print_price: Decimal, ts: int) -> ExecutionReport:
+        rules = self._rules[request.symbol]
+        price = self._print_price(print_price, request.side)
+        try:
+            request = self._sized_at(request, rules, price)
+            rules.validate(request, price)
+            if request.side is Side.BUY:
+                cost = price * request.quantity
+                self._require(rules.quote_asset, cost + cost * self._fees.rate(Liquidity.TAKER))
+            else:
+                self._require(rules.base_asset, request.quantity)
+        except OrderRejected as refusal:
+            # Binance would have refused it when sent; here it was accepted a bar early, so it
+            # expires with the refusal's text instead of filling.
+            expired = msgspec.structs.replace(order, status=OrderStatus.EXPIRED, ts_updated=ts, reject_reason=refusal.message)
+            self._orders[order.client_order_id] = expired
+            return ExecutionReport(order=expired)
+        self._orders[order.client_order_id] = msgspec.structs.replace(order, quantity=request.quantity)
+        fill = self._execute(order.client_order_id, price, request.quantity, Liquidity.TAKER, ts=ts)
+        return ExecutionReport(order=self._orders[order.client_order_id], fills=(fill,))
+
+    def _print_price(self, price: Decimal, side: Side) -> Decimal:
+        """A printed price (last trade, kline open or close) moved against the order by the
+        slippage; no tick rounding: the price printed, it is on the exchange's grid already."""
+        if not self._slippage_bps:
+            return price
+        return slipped_price(price, side, self._slippage_bps, ZERO)
+
+    def _sized_at(self, request: OrderRequest, rules: SymbolRules, price: Decimal) -> OrderRequest:
+        """A quote-amount BUY turned into its quantity at `price`: what the amount buys with its
+        taker fee, rounded down to the lot step; any other request unchanged."""
+        amount = request.quote_order_quantity
+        if amount is None or request.side is not Side.BUY:
+            return request
+        quantity = amount / (price * (1 + self._fees.rate(Liquidity.TAKER)))
+        # Down to 1e-12 of a unit first (a lot step, if any, is coarser): price x quantity and
+        # its fee are then exact in 28 digits, so the charge never outgrows the amount by a
+        # rounding of the last digit.
+        quantity = rules.round_quantity(quantity.quantize(_QUOTE_ORDER_QUANTUM, rounding=ROUND_DOWN), OrderType.MARKET)
+        if quantity <= 0:
+            raise OrderRejected(FILTER_FAILURE, filter_failure("LOT_SIZE"))
+        return msgspec.structs.replace(request, quantity=quantity)
+
     def _accept(self, request: OrderRequest, rules: SymbolRules, slices: list[PriceLevel], hold: Decimal) -> ExecutionReport:
         now = self._clock.now_ns()
         order = Order.from_request(request, OrderStatus.NEW, now)
@@ -242,7 +356,7 @@ class PaperBroker:
 
     # ---- filling --------------------------------------------------------------------------
 
-    def _execute(self, client_order_id: str, price: Decimal, quantity: Decimal, liquidity: Liquidity) -> Fill:
+    def _execute(self, client_order_id: str, price: Decimal, quantity: Decimal, liquidity: Liquidity, ts: int | None = None) -> Fill:
         """Book one fill: release what the order held for it, charge what it cost, credit what
         it bought, and advance the order."""
         order = self._orders[client_order_id]
@@ -265,7 +379,7 @@ class PaperBroker:
             self._add(rules.quote_asset, value - fee)
         count = self._fill_counts.get(client_order_id, 0) + 1
         self._fill_counts[client_order_id] = count
-        now = self._clock.now_ns()
+        now = self._clock.now_ns() if ts is None else ts
         fill = Fill(
             fill_id=f"{client_order_id}-{count}",
             client_order_id=client_order_id,

@@ -28,12 +28,13 @@ from bot.risk.decisions import (
 )
 from bot.risk.manager import RiskManager
 from bot.risk.portfolio import DailyPnl, Portfolio, PortfolioError, PortfolioSnapshot
-from bot.risk.settings import EquityFractionSizing, FixedQuoteSizing, RiskSettings
+from bot.risk.settings import AllCashSizing, EquityFractionSizing, FixedQuoteSizing, RiskSettings
 from bot.risk.state import StateTransition, TradingStateMachine
 
 __all__ = [
     "ALLOW_ALL",
     "DailyPnl",
+    "AllCashSizing",
     "EquityFractionSizing",
     "ExitIntent",
     "ExitReason",

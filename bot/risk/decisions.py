@@ -92,6 +92,8 @@ class RiskDecision(msgspec.Struct, frozen=True, kw_only=True):
     capped_by: tuple[RiskReason, ...] = ()
     stop_price: Decimal | None = None
     take_profit_price: Decimal | None = None
+    # Set for an all-cash entry: spend this quote amount, fee included (see OrderRequest).
+    quote_order_quantity: Decimal | None = None
 
     def to_order_request(self, order_type: OrderType = OrderType.MARKET) -> OrderRequest:
         """The order this approval asks for, with its deterministic client order id."""
@@ -107,6 +109,7 @@ class RiskDecision(msgspec.Struct, frozen=True, kw_only=True):
             ts=self.ts,
             strategy=self.strategy,
             reduce_only=self.reduce_only,
+            quote_order_quantity=self.quote_order_quantity if order_type is OrderType.MARKET else None,
         )
 
 

@@ -32,7 +32,7 @@ from bot.risk.decisions import (
 )
 from bot.risk.money import ZERO, add, divide, divide_down, multiply, subtract
 from bot.risk.portfolio import Portfolio, PortfolioError
-from bot.risk.settings import EquityFractionSizing, RiskSettings
+from bot.risk.settings import AllCashSizing, EquityFractionSizing, RiskSettings
 
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
@@ -115,7 +115,11 @@ class RiskManager:
             return decide.deny(RiskReason.MAX_OPEN_POSITIONS, f"{portfolio.open_position_count} positions open, the limit is {settings.max_open_positions}")
 
         marks[symbol] = price
-        if isinstance(settings.sizing, EquityFractionSizing):
+        cash_for_entry = divide_down(portfolio.cash(), add(ONE, settings.fee_rate))
+        if isinstance(settings.sizing, AllCashSizing):
+            base_value = cash_for_entry
+            sizing_text = f"all cash {portfolio.cash()} less the fee"
+        elif isinstance(settings.sizing, EquityFractionSizing):
             base_value = multiply(portfolio.equity(marks), settings.sizing.fraction)
             sizing_text = f"{settings.sizing.fraction} of equity {portfolio.equity(marks)}"
         else:
@@ -133,7 +137,7 @@ class RiskManager:
             rooms.append((RiskReason.MAX_POSITION_VALUE, subtract(settings.max_position_value, portfolio.exposure(symbol, marks))))
         if settings.max_total_exposure is not None:
             rooms.append((RiskReason.MAX_TOTAL_EXPOSURE, subtract(settings.max_total_exposure, portfolio.total_exposure(marks))))
-        rooms.append((RiskReason.INSUFFICIENT_CASH, divide_down(portfolio.cash(), add(ONE, settings.fee_rate))))
+        rooms.append((RiskReason.INSUFFICIENT_CASH, cash_for_entry))
 
         value, capped_by = target, []
         for reason, room in rooms:
@@ -148,7 +152,14 @@ class RiskManager:
             return decide.deny(tightest[0], f"{tightest[0]} leaves room for {room_left} {settings.quote_asset}, below the minimum order {settings.min_order_value}")
         quantity = divide_down(value, price)
         caps_text = f", capped by {', '.join(capped_by)}" if capped_by else ""
-        return decide.approve(quantity, f"buy {quantity} {symbol} (~{value} {settings.quote_asset}: {sizing_text}{caps_text})", capped_by=tuple(capped_by))
+        # All cash is spent as a quote amount, fee included, so the quantity follows the fill price.
+        quote_amount = multiply(value, add(ONE, settings.fee_rate)) if isinstance(settings.sizing, AllCashSizing) else None
+        if quote_amount is not None and not capped_by:
+            quote_amount = portfolio.cash()
+        return decide.approve(
+            quantity, f"buy {quantity} {symbol} (~{value} {settings.quote_asset}: {sizing_text}{caps_text})",
+            capped_by=tuple(capped_by), quote_order_quantity=quote_amount,
+        )
 
     # ----- exits -----------------------------------------------------------------------------------
 
@@ -168,12 +179,12 @@ class RiskManager:
         if position is None or trading_state is TradingState.HALTED:
             return []
         stop_price = position.stop_price
-        if stop_price is None:
+        if stop_price is None and self._settings.stop_loss_pct is not None:
             stop_price = multiply(position.average_price, subtract(ONE, divide(self._settings.stop_loss_pct, HUNDRED)))
         take_profit_price = position.take_profit_price
         if take_profit_price is None and self._settings.take_profit_pct is not None:
             take_profit_price = multiply(position.average_price, add(ONE, divide(self._settings.take_profit_pct, HUNDRED)))
-        if price <= stop_price:
+        if stop_price is not None and price <= stop_price:
             self._cooldown_until_ns[symbol] = now_ns + self._settings.stop_loss_cooldown_ns
             reason, level = ExitReason.STOP_LOSS, stop_price
             text = f"{symbol} at {price} is at or below the stop {stop_price} (entry {position.average_price})"
@@ -234,8 +245,12 @@ class _DecisionMaker:
         side = None if action is SignalAction.HOLD else Side(action)
         return self._decision(approved=False, side=side, quantity=ZERO, reason=reason, text=text)
 
-    def approve(self, quantity: Decimal, text: str, reduce_only: bool = False, capped_by: tuple[RiskReason, ...] = ()) -> RiskDecision:
+    def approve(
+        self, quantity: Decimal, text: str, reduce_only: bool = False, capped_by: tuple[RiskReason, ...] = (),
+        quote_order_quantity: Decimal | None = None,
+    ) -> RiskDecision:
         return self._decision(
+            quote_order_quantity=quote_order_quantity,
             approved=True,
             side=Side(self.signal.action),
             quantity=quantity,

@@ -34,7 +34,15 @@ class EquityFractionSizing(_Frozen):
     fraction: Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
-Sizing = Annotated[FixedQuoteSizing | EquityFractionSizing, Field(discriminator="mode")]
+class AllCashSizing(_Frozen):
+    """Every entry spends all the free quote cash, its fee included, as one market order for a
+    quote amount (Binance's quoteOrderQty): the quantity is cash / (fill price x (1 + fee)). The
+    backtest convention of vectorised tools, so their results can be checked against ours."""
+
+    mode: Literal["all_cash"] = "all_cash"
+
+
+Sizing = Annotated[FixedQuoteSizing | EquityFractionSizing | AllCashSizing, Field(discriminator="mode")]
 
 
 class RiskSettings(_Frozen):
@@ -46,7 +54,8 @@ class RiskSettings(_Frozen):
     max_position_value: PositiveDecimal | None = Decimal(1000)
     max_total_exposure: PositiveDecimal | None = Decimal(5000)
     max_open_positions: Annotated[int, Field(ge=1)] = 5
-    stop_loss_pct: Percent = Decimal(2)
+    # None: no stop-loss from the settings (a strategy's own stop price still applies).
+    stop_loss_pct: Percent | None = Decimal(2)
     take_profit_pct: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     # After a stop-loss the symbol gets no new entry for this long: a market that just stopped us
     # out is the one most likely to do it again at once.

@@ -17,10 +17,10 @@ KLINE_INTERVALS = (
     "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
 )
 
-# spot_BTCUSDT_1m_..., spot_XRPETH_aggTrades_..., spot_BTCUSDT_depth100ms-..., and
-# data.binance.vision's BTCUSDT-1m-2024-01.csv.
+# spot_BTCUSDT_1m_..., futures_um_FILUSDT_1m_..., spot_XRPETH_aggTrades_...,
+# spot_BTCUSDT_depth100ms-..., and data.binance.vision's BTCUSDT-1m-2024-01.csv.
 _NAME_PATTERN = re.compile(
-    r"^(?:spot_)?(?P<symbol>[A-Z0-9]{4,})(?=[_.-])(?:[_-](?P<kind>[0-9]+[smhdwM]|aggTrades|trades)(?=[_.-]))?"
+    r"^(?:spot_|futures_(?:um|cm)_)?(?P<symbol>[A-Z0-9]{4,})(?=[_.-])(?:[_-](?P<kind>[0-9]+[smhdwM]|aggTrades|trades)(?=[_.-]))?"
 )
 
 
@@ -35,6 +35,12 @@ class RecordingSpec:
     path: Path
     symbol: str | None = None
     interval: str | None = None
+    # Refuse a table whose rows are out of time order or repeat a bar / trade id, instead of
+    # sorting and de-duplicating it (a backtest must not silently run on a broken file).
+    require_order: bool = False
+    # Send each recorded bar once, closed, without the update that live streams send before the
+    # close (a backtest decides on closed bars only, and the replay is then half as long).
+    closed_klines_only: bool = False
 
     @classmethod
     def of(cls, value: RecordingSpec | str | Path) -> RecordingSpec:

@@ -111,25 +111,71 @@ def load_table(spec: RecordingSpec, content: bytes) -> RecordingSource:
     current_line = 0
     try:
         if kind == "klines":
-            interval = spec.interval or hints.kind
+            interval = spec.interval or hints.kind or _interval_of_first_bar(rows)
             if interval not in KLINE_INTERVALS:
                 raise RecordingError(
                     f"{path}: cannot tell the kline interval (got {interval!r}); name the file "
                     "spot_<SYMBOL>_<interval>_... or give it explicitly"
                 )
             for current_line, cells in rows:
-                _load_klines(source, symbol, interval, cells)
+                _load_klines(source, symbol, interval, cells, spec.closed_klines_only)
         else:
             row_loader = _load_trades if kind == "trades" else _load_agg_trades
             for current_line, cells in rows:
                 row_loader(source, symbol, cells)
     except (ValueError, IndexError) as error:
         raise RecordingError(f"{path}:{current_line}: bad {kind} row: {error}") from error
+    if spec.require_order:
+        _refuse_disorder(source, kind, [line for line, _ in rows])
     _sort_by_time(source)
     return source
 
 
-def _load_klines(source: RecordingSource, symbol: str, interval: str, cells: list[str]) -> None:
+# Bar length (close time - open time + 1 ms) of the fixed-length intervals.
+_INTERVAL_OF_LENGTH_MS = {
+    1_000: "1s", 60_000: "1m", 180_000: "3m", 300_000: "5m", 900_000: "15m", 1_800_000: "30m",
+    3_600_000: "1h", 7_200_000: "2h", 14_400_000: "4h", 21_600_000: "6h", 28_800_000: "8h",
+    43_200_000: "12h", 86_400_000: "1d", 259_200_000: "3d", 604_800_000: "1w",
+}
+
+
+def _interval_of_first_bar(rows: list[tuple[int, list[str]]]) -> str | None:
+    """The interval a file name did not give, from its first bar's open and close times."""
+    try:
+        cells = rows[0][1]
+        return _INTERVAL_OF_LENGTH_MS.get(_milliseconds(cells[6]) - _milliseconds(cells[0]) + 1)
+    except (IndexError, ValueError):
+        return None
+
+
+def _refuse_disorder(source: RecordingSource, kind: str, line_numbers: list[int]) -> None:
+    """A bar or trade id seen twice, or a row earlier than the one before it, names its line."""
+    if kind == "klines":
+        records = next(iter(source.klines.values()), [])
+        keys = [(bar.open_time_ms, bar.open_time_ms) for bar in records]
+        what = "open time"
+    elif kind == "trades":
+        records = next(iter(source.trades.values()), [])
+        keys = [(trade.time_ms, trade.trade_id) for trade in records]
+        what = "trade id"
+    else:
+        records = next(iter(source.agg_trades.values()), [])
+        keys = [(agg.time_ms, agg.agg_id) for agg in records]
+        what = "aggregate trade id"
+    seen: set[int] = set()
+    for index in range(len(keys)):
+        time_ms, identity = keys[index]
+        if identity in seen:
+            raise RecordingError(f"{source.path}:{line_numbers[index]}: duplicated {what} {identity}")
+        seen.add(identity)
+        if index and time_ms < keys[index - 1][0]:
+            raise RecordingError(
+                f"{source.path}:{line_numbers[index]}: time {time_ms} ms is before the previous row's "
+                f"{keys[index - 1][0]} ms; the rows must be in time order"
+            )
+
+
+def _load_klines(source: RecordingSource, symbol: str, interval: str, cells: list[str], closed_only: bool) -> None:
     if len(cells) not in (11, 12):
         raise ValueError(f"expected 11 or 12 columns, found {len(cells)}")
     trade_count = cells[8].strip()
@@ -151,10 +197,11 @@ def _load_klines(source: RecordingSource, symbol: str, interval: str, cells: lis
     stream = f"{symbol.lower()}@kline_{interval}"
     # Only the closed bar was recorded. The update before the close carries the same final values
     # and is placed AT the close time, so no value is ever seen before it was true.
-    update, offset = combined_frame(
-        stream, kline_event(symbol, interval, bar, closed=False, event_time_ms=bar.close_time_ms)
-    )
-    source.add_event(bar.close_time_ms * _NANOS_PER_MILLI, stream, update, offset, -1, bar.close_time_ms)
+    if not closed_only:
+        update, offset = combined_frame(
+            stream, kline_event(symbol, interval, bar, closed=False, event_time_ms=bar.close_time_ms)
+        )
+        source.add_event(bar.close_time_ms * _NANOS_PER_MILLI, stream, update, offset, -1, bar.close_time_ms)
     final_ms = bar.close_time_ms + 1
     final, offset = combined_frame(
         stream, kline_event(symbol, interval, bar, closed=True, event_time_ms=final_ms)
