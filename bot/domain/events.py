@@ -108,6 +108,10 @@ class Kline(MarketEvent, frozen=True, kw_only=True):
         return self.open_time
 
 
+OPTIONAL_KLINE_FIELDS: tuple[str, ...] = ("quote_volume", "trade_count", "taker_buy_base_volume", "taker_buy_quote_volume")
+"""The Kline fields that are None when the source did not have them, in field order."""
+
+
 class BookTicker(MarketEvent, frozen=True, kw_only=True):
     """Best bid and offer. Spot bookTicker frames carry no exchange time, so for them
     `ts_event` equals `ts_init` (the futures frames carry `E`, which is used)."""
