@@ -3,7 +3,11 @@
 
 from bot.strategy.base import BarStrategy, Strategy, StrategyConfig
 from bot.strategy.errors import ParameterError, StrategyConfigError
-from bot.strategy.registry import available_strategies, load_strategy, required_kline_fields
+from bot.strategy.registry import (
+    available_strategies,
+    load_strategy,
+    required_kline_fields,
+)
 from bot.strategy.requirements import missing_kline_fields, refuse_missing_kline_fields
 
 __all__ = [

@@ -79,7 +79,7 @@ def test_a_strategy_needing_several_columns_names_them_all() -> None:
 
 def test_a_misspelt_requirement_is_refused_when_the_class_is_defined() -> None:
     with pytest.raises(TypeError, match="taker_buy_volume not among the kline fields that can be missing"):
-        class Misspelt(SmaCross):  # noqa: F841 - defining it is the test
+        class Misspelt(SmaCross):  # defining it is the test
             required_kline_fields = frozenset({"taker_buy_volume"})
 
 
