@@ -48,8 +48,14 @@ def btc_recording_events() -> tuple[MarketEvent, ...]:
     return tuple(events)
 
 
+def optional_decimal(cell: str) -> Decimal | None:
+    """An empty cell (a klines file without that column) is unknown: None, never 0."""
+    return Decimal(cell) if cell else None
+
+
 def read_klines(path: Path, symbol: str, interval: str) -> list[Kline]:
-    """Closed klines from a CSV in the shared layout (`open_time_ms,open,high,low,close,volume,...`)."""
+    """Closed klines from a CSV in the shared layout (`open_time_ms,open,high,low,close,volume,...`);
+    empty quote-volume, trade-count and taker cells become None."""
     klines = []
     with path.open(newline="") as rows:
         for row in csv.DictReader(rows):
@@ -58,9 +64,10 @@ def read_klines(path: Path, symbol: str, interval: str) -> list[Kline]:
                 symbol=symbol, ts_event=close_time + MILLISECONDS, ts_init=close_time + MILLISECONDS, interval=interval,
                 open_time=int(row["open_time_ms"]) * MILLISECONDS, close_time=close_time, open=Decimal(row["open"]),
                 high=Decimal(row["high"]), low=Decimal(row["low"]), close=Decimal(row["close"]),
-                volume=Decimal(row["volume"]), quote_volume=Decimal(row["quote_volume"] or 0),
-                trade_count=int(row["trades"] or 0), taker_buy_base_volume=Decimal(row["taker_buy_base"] or 0),
-                taker_buy_quote_volume=Decimal(row["taker_buy_quote"] or 0), first_trade_id=-1, last_trade_id=-1,
+                volume=Decimal(row["volume"]), quote_volume=optional_decimal(row["quote_volume"]),
+                trade_count=int(row["trades"]) if row["trades"] else None,
+                taker_buy_base_volume=optional_decimal(row["taker_buy_base"]),
+                taker_buy_quote_volume=optional_decimal(row["taker_buy_quote"]), first_trade_id=-1, last_trade_id=-1,
                 is_closed=True,
             ))
     return klines

@@ -23,12 +23,23 @@ ETH_2025 = "spot_ETHUSDT_1m_2025-09-22_2025-09-25.csv"
 TRADES_RECORDING = "spot_BTCUSDT_depth100ms-bookTicker-trade_2024-08-08T2354_2024-08-09T0005.jsonl.gz"
 
 
+TEST_DATA = Path(__file__).parent / "data"
+OHLCV_ONLY = "spot_BTCUSDT_1m_2024-03-01_ohlcv-only.csv"  # in tests/data: taker columns empty
+
+
+def _optional_decimal(cell: str) -> Decimal | None:
+    return Decimal(cell) if cell else None
+
+
 @cache
 def recorded_klines(file_name: str, interval: str = "1m") -> tuple[Kline, ...]:
-    """The closed 1m klines of a bundled CSV (header open_time_ms,open,...,taker_buy_quote)."""
+    """The closed 1m klines of a bundled CSV (header open_time_ms,open,...,taker_buy_quote), from
+    bot/sim/recordings or else tests/data. Empty quote-volume, trade-count and taker cells (an
+    OHLCV-only file) become None."""
     symbol = file_name.split("_")[1]
+    path = RECORDINGS / file_name if (RECORDINGS / file_name).exists() else TEST_DATA / file_name
     bars = []
-    with open(RECORDINGS / file_name, newline="") as handle:
+    with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             close_time = int(row["close_time_ms"]) * MILLISECONDS
             bars.append(
@@ -37,9 +48,10 @@ def recorded_klines(file_name: str, interval: str = "1m") -> tuple[Kline, ...]:
                     open_time=int(row["open_time_ms"]) * MILLISECONDS, close_time=close_time,
                     open=Decimal(row["open"]), high=Decimal(row["high"]), low=Decimal(row["low"]),
                     close=Decimal(row["close"]), volume=Decimal(row["volume"]),
-                    quote_volume=Decimal(row["quote_volume"]), trade_count=int(row["trades"]),
-                    taker_buy_base_volume=Decimal(row["taker_buy_base"]),
-                    taker_buy_quote_volume=Decimal(row["taker_buy_quote"]),
+                    quote_volume=_optional_decimal(row["quote_volume"]),
+                    trade_count=int(row["trades"]) if row["trades"] else None,
+                    taker_buy_base_volume=_optional_decimal(row["taker_buy_base"]),
+                    taker_buy_quote_volume=_optional_decimal(row["taker_buy_quote"]),
                     first_trade_id=-1, last_trade_id=-1, is_closed=True,
                 )
             )

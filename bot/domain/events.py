@@ -80,6 +80,12 @@ class AggTrade(MarketEvent, frozen=True, kw_only=True):
 
 
 class Kline(MarketEvent, frozen=True, kw_only=True):
+    """One candlestick. `quote_volume`, `trade_count` and the two taker volumes are None when the
+    source did not have them: Binance always sends them, but some historical kline files carry
+    only OHLCV. None means "unknown", never zero, so nothing computes with a made-up number:
+    features that need the value are unavailable and strategies that need it refuse the data
+    (see `BarStrategy.required_kline_fields`)."""
+
     kind = EventKind.KLINE
     interval: str
     open_time: int
@@ -89,10 +95,10 @@ class Kline(MarketEvent, frozen=True, kw_only=True):
     low: Decimal
     close: Decimal
     volume: Decimal
-    quote_volume: Decimal
-    trade_count: int
-    taker_buy_base_volume: Decimal
-    taker_buy_quote_volume: Decimal
+    quote_volume: Decimal | None
+    trade_count: int | None
+    taker_buy_base_volume: Decimal | None
+    taker_buy_quote_volume: Decimal | None
     first_trade_id: int
     last_trade_id: int
     is_closed: bool
@@ -100,6 +106,10 @@ class Kline(MarketEvent, frozen=True, kw_only=True):
     @property
     def sequence(self) -> int:
         return self.open_time
+
+
+OPTIONAL_KLINE_FIELDS: tuple[str, ...] = ("quote_volume", "trade_count", "taker_buy_base_volume", "taker_buy_quote_volume")
+"""The Kline fields that are None when the source did not have them, in field order."""
 
 
 class BookTicker(MarketEvent, frozen=True, kw_only=True):

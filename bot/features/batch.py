@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bot.domain.events import Kline
-from bot.features.rolling import log_return, zscore
+from bot.features.rolling import log_return, taker_buy_share, zscore
 from bot.features.spec import (
     FEATURE_SPEC,
     BarInputs,
@@ -83,7 +83,23 @@ def _feature(definition: FeatureDefinition, bars: Sequence[BarInputs]) -> Series
     if kind is FeatureKind.VOLUME_ZSCORE:
         volumes = [bar.volume for bar in bars]
         return _window_series(volumes, period, lambda window: zscore(window[-1], list(window)))
+    if kind is FeatureKind.TAKER_BUY_RATIO:
+        return _taker_buy_ratio(bars, period)
     raise ValueError(f"feature {definition.name}: unknown kind {kind!r}")
+
+
+def _taker_buy_ratio(bars: Sequence[BarInputs], period: int) -> Series:
+    """The mean share over each full window; a window holding a bar without taker data has none."""
+    shares = [
+        None if bar.taker_buy_base_volume is None else taker_buy_share(bar.taker_buy_base_volume, bar.volume)
+        for bar in bars
+    ]
+    series: Series = []
+    for end in range(1, len(shares) + 1):
+        window = shares[max(0, end - period):end]
+        known = [share for share in window if share is not None]
+        series.append(mean(known) if end >= period and len(known) == period else None)
+    return series
 
 
 def compute_features_batch(bars: Sequence[Kline], spec: FeatureSpec = FEATURE_SPEC) -> list[dict[str, float | None]]:

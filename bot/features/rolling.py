@@ -1,4 +1,4 @@
-"""Rolling-window features: extremes, returns, volatility and volume surprise."""
+"""Rolling-window features: extremes, returns, volatility, volume surprise and order flow."""
 
 from __future__ import annotations
 
@@ -102,4 +102,41 @@ class VolumeZScore:
         self._window.append(volume)
         if len(self._window) == self.period:
             self.value = zscore(volume, self._window)
+        return self.value
+
+
+NEUTRAL_TAKER_SHARE = 0.5
+"""The taker-buy share of a bar with no volume: nobody bought or sold aggressively, so it counts
+as balanced flow rather than as all selling (0) or being skipped (which would let the window
+silently span more time than `period` bars)."""
+
+
+def taker_buy_share(taker_buy_base_volume: float, volume: float) -> float:
+    """The share of a bar's base volume that takers bought (aggressive buying), in [0, 1]."""
+    finite((taker_buy_base_volume, volume))
+    if taker_buy_base_volume < 0.0 or taker_buy_base_volume > volume:
+        raise ValueError(f"taker buy volume must lie between 0 and the volume {volume!r}, got {taker_buy_base_volume!r}")
+    return NEUTRAL_TAKER_SHARE if volume == 0.0 else taker_buy_base_volume / volume
+
+
+class TakerBuyRatio:
+    """Mean taker-buy share (`taker_buy_share`) of the last `period` bars, the current one included.
+
+    A bar without taker data (None: its source had no such column) makes the value unknown, and
+    it stays unknown until `period` consecutive bars with data have been seen again: a mean over
+    a window with a hole would describe a different span of time than its neighbours."""
+
+    def __init__(self, period: int = 20) -> None:
+        self.period = require_period(period)
+        self._window: deque[float] = deque(maxlen=self.period)
+        self.value: float | None = None
+
+    def update(self, taker_buy_base_volume: float | None, volume: float) -> float | None:
+        if taker_buy_base_volume is None:
+            self._window.clear()
+            self.value = None
+            return None
+        self._window.append(taker_buy_share(taker_buy_base_volume, volume))
+        if len(self._window) == self.period:
+            self.value = mean(self._window)
         return self.value

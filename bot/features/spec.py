@@ -21,6 +21,7 @@ from bot.features.rolling import (
     LogReturn,
     LowestLow,
     RollingVolatility,
+    TakerBuyRatio,
     VolumeZScore,
 )
 from bot.features.wilder import AverageTrueRange, RelativeStrengthIndex
@@ -36,6 +37,9 @@ class FeatureKind(StrEnum):
     LOG_RETURN = "log_return"  # ln(close / previous close); takes no period
     VOLATILITY = "volatility"  # sample std of `period` log returns
     VOLUME_ZSCORE = "volume_zscore"  # of base volume, current bar included
+    # Mean of taker_buy_base_volume / volume, current bar included; a zero-volume bar counts 0.5;
+    # None from a bar without taker data until `period` bars with data follow (see TakerBuyRatio).
+    TAKER_BUY_RATIO = "taker_buy_ratio"
 
 
 class FeatureDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,7 +63,7 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 
 FEATURE_SPEC = FeatureSpec(
-    version="1",
+    version="2",
     definitions=(
         FeatureDefinition(name="sma_20", kind=FeatureKind.SMA, period=20),
         FeatureDefinition(name="ema_12", kind=FeatureKind.EMA, period=12),
@@ -71,21 +75,27 @@ FEATURE_SPEC = FeatureSpec(
         FeatureDefinition(name="log_return", kind=FeatureKind.LOG_RETURN),
         FeatureDefinition(name="volatility_20", kind=FeatureKind.VOLATILITY, period=20),
         FeatureDefinition(name="volume_zscore_20", kind=FeatureKind.VOLUME_ZSCORE, period=20),
+        FeatureDefinition(name="taker_buy_ratio_20", kind=FeatureKind.TAKER_BUY_RATIO, period=20),
     ),
 )
 
 
 class BarInputs(msgspec.Struct, frozen=True, gc=False):
-    """A closed bar's numbers as floats: converted once per bar, shared by every feature."""
+    """A closed bar's numbers as floats: converted once per bar, shared by every feature.
+    `taker_buy_base_volume` is None when the bar's source had no taker column."""
 
     high: float
     low: float
     close: float
     volume: float
+    taker_buy_base_volume: float | None
 
     @classmethod
     def of(cls, bar: Kline) -> BarInputs:
-        return cls(float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
+        taker = bar.taker_buy_base_volume
+        return cls(
+            float(bar.high), float(bar.low), float(bar.close), float(bar.volume), None if taker is None else float(taker)
+        )
 
 
 Updater = Callable[[BarInputs], float | None]
@@ -119,6 +129,9 @@ def _updater(definition: FeatureDefinition) -> Updater:
     if kind is FeatureKind.VOLUME_ZSCORE:
         volume_zscore = VolumeZScore(period)
         return lambda inputs: volume_zscore.update(inputs.volume)
+    if kind is FeatureKind.TAKER_BUY_RATIO:
+        taker_buy_ratio = TakerBuyRatio(period)
+        return lambda inputs: taker_buy_ratio.update(inputs.taker_buy_base_volume, inputs.volume)
     raise ValueError(f"feature {definition.name}: unknown kind {kind!r}")
 
 

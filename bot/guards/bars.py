@@ -23,7 +23,8 @@ class Bar:
     ratios, they never do money arithmetic.
 
     `complete` is False for a bar the guard saw only part of (the first one after start-up, which
-    began before the guard was listening); baselines skip such bars.
+    began before the guard was listening); baselines skip such bars. `trade_count` is None for a
+    kline whose source had no trade count (no guard relies on it; it stays unknown, not 0).
     """
 
     __slots__ = ("close", "complete", "high", "low", "open", "start", "trade_count", "volume")
@@ -32,7 +33,7 @@ class Bar:
         self.start = start
         self.open = self.high = self.low = self.close = price
         self.volume = 0.0
-        self.trade_count = 0
+        self.trade_count: int | None = 0
         self.complete = complete
 
     def __repr__(self) -> str:
@@ -86,7 +87,7 @@ class BarBuilder:
             bar.close = price
         # else: a late trade; counted in the forming bar's volume only (see the class docstring).
         bar.volume += quantity
-        bar.trade_count += 1
+        bar.trade_count += 1  # type: ignore[operator]  # a trade-built bar always has a count
         self.last_price = price
 
     def add_kline(self, kline: Kline) -> None:

@@ -134,10 +134,12 @@ class _RestKline(msgspec.Struct, array_like=True):
     close: str
     volume: str
     close_time: int
-    quote_volume: str
-    trade_count: int
-    taker_buy_base_volume: str
-    taker_buy_quote_volume: str
+    # Binance always fills these; the replay exchange sends null where its klines file had no
+    # such column, and null stays None (unknown), never 0.
+    quote_volume: str | None
+    trade_count: int | None
+    taker_buy_base_volume: str | None
+    taker_buy_quote_volume: str | None
     ignore: object = None
 
 
@@ -148,13 +150,17 @@ def _kline_from_row(symbol: str, interval: str, row: list, ts_init: int) -> Klin
             symbol=symbol, ts_event=(bar.close_time + 1) * MILLISECONDS, ts_init=ts_init, interval=interval,
             open_time=bar.open_time * MILLISECONDS, close_time=bar.close_time * MILLISECONDS,
             open=Decimal(bar.open), high=Decimal(bar.high), low=Decimal(bar.low), close=Decimal(bar.close),
-            volume=Decimal(bar.volume), quote_volume=Decimal(bar.quote_volume), trade_count=bar.trade_count,
-            taker_buy_base_volume=Decimal(bar.taker_buy_base_volume),
-            taker_buy_quote_volume=Decimal(bar.taker_buy_quote_volume),
+            volume=Decimal(bar.volume), quote_volume=_optional_decimal(bar.quote_volume),
+            trade_count=bar.trade_count, taker_buy_base_volume=_optional_decimal(bar.taker_buy_base_volume),
+            taker_buy_quote_volume=_optional_decimal(bar.taker_buy_quote_volume),
             first_trade_id=-1, last_trade_id=-1, is_closed=True,
         )
     except (msgspec.ValidationError, ArithmeticError) as error:  # decimal.InvalidOperation is an ArithmeticError
         raise RestError(f"{symbol}: malformed klines answer: {error} in {row!r}") from error
+
+
+def _optional_decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 async def fetch_depth_snapshot(gateway: RestGateway, symbol: str, limit: int) -> DepthSnapshot:

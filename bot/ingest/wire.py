@@ -117,11 +117,13 @@ class _KlineBody(msgspec.Struct, gc=False):
     h: Decimal
     l: Decimal  # noqa: E741 - Binance's name for the low price
     v: Decimal
-    n: int
+    # Binance always sends these four; a replay of a klines file that lacks the columns sends
+    # null (still required: a frame without the key is malformed, not "unknown").
+    n: int | None
     x: bool
-    q: Decimal
-    V: Decimal
-    Q: Decimal
+    q: Decimal | None
+    V: Decimal | None
+    Q: Decimal | None
 
 
 class _Kline(msgspec.Struct, gc=False):
@@ -233,7 +235,7 @@ def _agg_trade(message: _AggTrade, ts_init: int) -> AggTrade:
 
 def _kline(message: _Kline, ts_init: int) -> Kline:
     bar = message.k
-    _finite(bar.o, bar.h, bar.l, bar.c, bar.v, bar.q, bar.V, bar.Q)
+    _finite(bar.o, bar.h, bar.l, bar.c, bar.v, *(value for value in (bar.q, bar.V, bar.Q) if value is not None))
     return Kline(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, interval=bar.i,
         open_time=bar.t * MILLISECONDS, close_time=bar.T * MILLISECONDS, open=bar.o, high=bar.h, low=bar.l,

@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from bot.domain.events import Kline, Trade
+from bot.domain.events import OPTIONAL_KLINE_FIELDS, Kline, Trade
 from bot.domain.trading import Signal, SignalAction
 from bot.features.intervals import interval_nanoseconds
 
@@ -49,13 +49,29 @@ class StrategyConfig(BaseModel):
 class BarStrategy(ABC):
     """Checks each bar is for this strategy and new, then asks `evaluate` for the signal.
 
-    A bar for another symbol or interval, or one not closed, is a wiring mistake and raises. A bar
-    at or before the last one seen (a re-delivery after a restart) is answered with HOLD and does
-    not touch the indicators, whose windows it would otherwise corrupt.
+    A bar for another symbol or interval, or one not closed, is a wiring mistake and raises. So is
+    a bar that lacks one of `required_kline_fields` (None: its source had no such column): a
+    strategy must never trade on a number nobody measured, and the run should have been refused
+    up front (`bot.strategy.requirements.refuse_missing_kline_fields`). A bar at or before the
+    last one seen (a re-delivery after a restart) is answered with HOLD and does not touch the
+    indicators, whose windows it would otherwise corrupt.
     """
 
     name: ClassVar[str]
     config_type: ClassVar[type[StrategyConfig]]
+    required_kline_fields: ClassVar[frozenset[str]] = frozenset()
+    """Kline fields that may be None (see `OPTIONAL_KLINE_FIELDS`) and that this strategy cannot
+    work without, e.g. frozenset({"taker_buy_base_volume"})."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(set(cls.required_kline_fields) - set(OPTIONAL_KLINE_FIELDS))
+        if unknown:
+            # A typo here would make the check a silent no-op; fields that are never None need no check.
+            raise TypeError(
+                f"{cls.__name__}.required_kline_fields: {', '.join(unknown)} not among the kline fields "
+                f"that can be missing ({', '.join(OPTIONAL_KLINE_FIELDS)})"
+            )
 
     def __init__(self, symbol: str, config: StrategyConfig) -> None:
         if not isinstance(config, self.config_type):
@@ -66,6 +82,8 @@ class BarStrategy(ABC):
         self.warmup_bars = self.required_bars()
         self.bars_seen = 0
         self._last_open_time: int | None = None
+        # In Kline field order, so the message names them the same way on every run.
+        self._required_fields = tuple(field for field in OPTIONAL_KLINE_FIELDS if field in self.required_kline_fields)
 
     @abstractmethod
     def required_bars(self) -> int:
@@ -82,6 +100,12 @@ class BarStrategy(ABC):
             )
         if not bar.is_closed:
             raise ValueError(f"strategy {self.name} got an open {bar.interval} bar at {bar.open_time}")
+        for field in self._required_fields:
+            if getattr(bar, field) is None:
+                raise ValueError(
+                    f"strategy {self.name} needs the klines' {field}, but the {bar.symbol} {bar.interval} bar at "
+                    f"{bar.open_time} has none (its source lacks the column); it will not trade on invented numbers"
+                )
         if self._last_open_time is not None and bar.open_time <= self._last_open_time:
             return self.hold(bar, f"bar already seen (last open time {self._last_open_time})")
         self._last_open_time = bar.open_time

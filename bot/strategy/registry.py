@@ -45,6 +45,12 @@ def strategy_class(name: str) -> type[BarStrategy]:
     return found
 
 
+def required_kline_fields(name: str) -> frozenset[str]:
+    """The kline fields strategy `name` cannot work without (its class's `required_kline_fields`),
+    known before any instance is built, so a run on data that lacks them can be refused first."""
+    return strategy_class(name).required_kline_fields
+
+
 def load_strategy(name: str, symbol: str, parameters: Mapping[str, Any] | None = None) -> Strategy:
     """A new strategy instance for `symbol`; StrategyConfigError names what is wrong."""
     cls = strategy_class(name)

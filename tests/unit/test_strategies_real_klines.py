@@ -126,9 +126,32 @@ def test_breakout_matches_pandas(file_name: str, lookback: int, atr_period: int,
         assert exact_stop - 10.0**-decimals - 1e-6 < float(stop) <= exact_stop + 1e-6
 
 
+@pytest.mark.parametrize("file_name", FILES)
+@pytest.mark.parametrize(
+    ("period", "enter_above", "exit_below", "margin"), [(20, 0.55, 0.45, 0.05), (10, 0.6, 0.4, 0.1), (60, 0.52, 0.5, 0.02)]
+)
+def test_taker_flow_matches_pandas(file_name: str, period: int, enter_above: float, exit_below: float, margin: float) -> None:
+    parameters = {"period": period, "enter_above": enter_above, "exit_below": exit_below, "full_strength_margin": margin}
+    signals = run("taker_flow", file_name, parameters)
+    bars = recorded_klines(file_name)
+    volume = pd.Series([float(bar.volume) for bar in bars])
+    taker = pd.Series([float(bar.taker_buy_base_volume) for bar in bars])
+    ratio = (taker / volume).where(volume != 0, 0.5).rolling(period).mean()
+    up = crossings(ratio - enter_above) > 0
+    down = crossings(ratio - exit_below) < 0
+    expected = {int(i): SignalAction.BUY for i in up[up].index} | {int(i): SignalAction.SELL for i in down[down].index}
+    found = actions(signals)
+    assert found == expected
+    assert_both_directions(found)
+    for index, action in found.items():
+        past = ratio[index] - enter_above if action is SignalAction.BUY else exit_below - ratio[index]
+        assert past > 0
+        assert signals[index].strength == pytest.approx(min(1.0, past / margin), rel=1e-6, abs=1e-9)
+
+
 @pytest.mark.parametrize(
     ("name", "parameters"),
-    [("sma_cross", {}), ("ema_cross", {}), ("rsi_reversion", {}), ("breakout", {})],
+    [("sma_cross", {}), ("ema_cross", {}), ("rsi_reversion", {}), ("breakout", {}), ("taker_flow", {})],
 )
 def test_two_runs_are_byte_identical(name: str, parameters: dict[str, object]) -> None:
     first = msgspec.json.encode(run(name, BTC_2025, parameters))
@@ -138,5 +161,6 @@ def test_two_runs_are_byte_identical(name: str, parameters: dict[str, object]) -
 
 def test_the_signal_counts_are_plausible_for_a_day_of_minutes() -> None:
     """A guard against a reference and a strategy that agree on nothing happening."""
-    counts = {name: len(actions(run(name, BTC_2020, {}))) for name in ("sma_cross", "ema_cross", "rsi_reversion", "breakout")}
+    names = ("sma_cross", "ema_cross", "rsi_reversion", "breakout", "taker_flow")
+    counts = {name: len(actions(run(name, BTC_2020, {}))) for name in names}
     assert all(10 < count < 1441 // 4 for count in counts.values()), counts

@@ -23,12 +23,12 @@ def error_of(name: str, parameters: dict[str, object] | None = None) -> Strategy
 
 
 def test_available_strategies_are_the_modules_of_the_package() -> None:
-    assert available_strategies() == ("breakout", "ema_cross", "rsi_reversion", "sma_cross")
+    assert available_strategies() == ("breakout", "ema_cross", "rsi_reversion", "sma_cross", "taker_flow")
 
 
 @pytest.mark.parametrize("name", ["foo", "", "../bot", "os", "strategies.sma_cross", "sma_cross.py", "SMA_CROSS", "__init__"])
 def test_an_unknown_name_lists_the_available_ones(name: str) -> None:
-    assert str(error_of(name)) == f"unknown strategy {name!r} (available: breakout, ema_cross, rsi_reversion, sma_cross)"
+    assert str(error_of(name)) == f"unknown strategy {name!r} (available: breakout, ema_cross, rsi_reversion, sma_cross, taker_flow)"
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,7 @@ def test_an_empty_symbol_is_refused() -> None:
 def test_a_loaded_strategy_has_its_defaults_and_follows_the_protocol() -> None:
     defaults = {
         "sma_cross": ("1m", 30), "ema_cross": ("1m", 26), "rsi_reversion": ("1m", 15), "breakout": ("1m", 20),
+        "taker_flow": ("1m", 20),
     }
     for name, (interval, warmup) in defaults.items():
         strategy = load_strategy(name, "BTCUSDT", None)
@@ -94,8 +95,8 @@ def test_warm_up_is_exactly_long_enough_on_real_bars() -> None:
         strategy = load_strategy(name, "BTCUSDT", {})
         reasons = [strategy.on_bar(bar).reason for bar in bars[: strategy.warmup_bars + 1]]
         warming = [reason.startswith("warming up") for reason in reasons]
-        if name in ("sma_cross", "ema_cross", "rsi_reversion"):
-            # The bar that completes the slow average (or RSI) fixes the side; it is not warm-up.
+        if name in ("sma_cross", "ema_cross", "rsi_reversion", "taker_flow"):
+            # The bar that completes the slow average (RSI, ratio) fixes the side; it is not warm-up.
             assert warming == [True] * (strategy.warmup_bars - 1) + [False, False], name
         else:
             assert warming == [True] * strategy.warmup_bars + [False], name

@@ -1,6 +1,7 @@
 """Wire frames -> typed events: exact values, and every kind of bad frame named and skipped."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from bot.bus.redis_codec import decode_event, encode_event, entry_id_parts
 from bot.domain.events import AggTrade, BookTicker, DepthUpdate, DepthUpdateText, EventKind, Kline, MiniTicker, Ticker, Trade
 from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown, plain_numerals, stream_kind
+from bot.sim.timeline import load_timeline
 
 DECODER = FrameDecoder()
 RECEIVED_NS = 1_723_161_256_000_000_123
@@ -134,3 +136,40 @@ def test_depth_as_text_refuses_what_is_not_a_plain_number(bad):
 def test_plain_numerals_take_the_forms_binance_writes():
     assert plain_numerals((("61837.63000000", "0.00000000"), ("100", "0")), (("1.", ".5"),))
     assert plain_numerals((), ())
+
+
+OHLCV_ONLY = Path(__file__).parents[1] / "data" / "spot_BTCUSDT_1m_2024-03-01_ohlcv-only.csv"
+
+
+def test_a_kline_without_taker_columns_decodes_to_none_and_round_trips_through_redis():
+    """The replay exchange serves a klines file whose quote volume, trade count and taker columns
+    are empty (real 2024-03-01 BTCUSDT OHLCV) as null q/n/V/Q: they become None, never 0."""
+    timeline = load_timeline([OHLCV_ONLY])
+    first_row = OHLCV_ONLY.read_text().splitlines()[1].split(",")
+    frames = [frame for frame in timeline.frames if b'"x":true' in frame]
+    assert len(frames) == 1440
+    assert b'"n":null' in frames[0] and b'"q":null,"V":null,"Q":null' in frames[0]
+    kline = DECODER.decode(frames[0], RECEIVED_NS).event
+    assert isinstance(kline, Kline) and kline.is_closed
+    assert (kline.quote_volume, kline.trade_count, kline.taker_buy_base_volume, kline.taker_buy_quote_volume) == (None, None, None, None)
+    assert [str(kline.open), str(kline.close), str(kline.volume)] == [first_row[1], first_row[4], first_row[5]]
+    assert kline.open_time == int(first_row[0]) * 1_000_000
+    record = encode_event(kline)
+    assert b'"quote_volume":null,"trade_count":null,"taker_buy_base_volume":null,"taker_buy_quote_volume":null' in record
+    assert decode_event(EventKind.KLINE, record) == kline
+    # Every bar of the day decodes the same way.
+    decoded = [DECODER.decode(frame, RECEIVED_NS).event for frame in frames]
+    assert all(bar.taker_buy_base_volume is None and bar.trade_count is None for bar in decoded)
+
+
+def test_a_kline_with_taker_columns_still_refuses_a_non_finite_taker_volume():
+    kline = b'{"stream":"nknusdt@kline_1m","data":{"e":"kline","E":1633998514003,"s":"NKNUSDT","k":{"t":1633998480000,"T":1633998539999,"s":"NKNUSDT","i":"1m","f":33591100,"L":33591118,"o":"0.35200000","c":"0.35290000","h":"0.35300000","l":"0.35190000","v":"25345.00000000","n":19,"x":false,"q":"8932.18130000","V":"10394.00000000","Q":"3665.18010000","B":"0"}}}'
+    decoded = DECODER.decode(kline, 1).event
+    assert decoded.taker_buy_base_volume == Decimal("10394.00000000") and decoded.trade_count == 19
+    assert decode_event(EventKind.KLINE, encode_event(decoded)) == decoded
+    with pytest.raises(FrameError) as caught:
+        DECODER.decode(kline.replace(b'"V":"10394.00000000"', b'"V":"NaN"'), 1)
+    assert caught.value.reason == "invalid_value"
+    with pytest.raises(FrameError) as caught:
+        DECODER.decode(kline.replace(b'"V":"10394.00000000",', b""), 1)
+    assert caught.value.reason == "missing_field"
