@@ -60,7 +60,7 @@ BTC_TRADES = ((30, 400, Decimal("0.05")), (900, 1500, Decimal("0.04")), (2000, 2
 ETH_TRADES = ((100, 1200, Decimal("0.9")), (2500, 2900, Decimal("0.8")))
 
 
-def realistic_run(starting_cash: Decimal = Decimal("10000")) -> BacktestRun:
+def realistic_run(starting_cash: Decimal = Decimal(10000)) -> BacktestRun:
     """Two symbols of real closes with constructed round trips (BTC's last one left open)."""
     fills: list[Fill] = []
     for path, symbol, trades in ((BTC_1M, "BTCUSDT", BTC_TRADES), (ETH_1M, "ETHUSDT", ETH_TRADES)):

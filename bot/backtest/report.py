@@ -29,7 +29,14 @@ from typing import Any
 
 from bot.backtest import charts
 from bot.backtest.results import (
-    SUMMARY_FORMAT, EquityPoint, RoundTrip, equity_curve, iso_time, money_text, round_trips, summarize,
+    SUMMARY_FORMAT,
+    EquityPoint,
+    RoundTrip,
+    equity_curve,
+    iso_time,
+    money_text,
+    round_trips,
+    summarize,
 )
 from bot.backtest.run import BacktestRun
 from bot.domain.trading import Order

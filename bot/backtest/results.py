@@ -33,6 +33,9 @@ Conventions (what a demanding user needs to know to trust or reproduce a figure)
 - profit_factor: gross profit / gross loss of the trips; None when there is no losing trip (the
   ratio would be infinite or undefined), gross profit and gross loss are reported beside it.
 - fees_paid: the sum of all fill fees, including those of a position still open.
+- Averages (entry/exit price, average trade pnl) are exact Decimal divisions carried to Decimal's
+  default 28 significant digits; nothing is rounded for display here (report.html rounds).
+- orders_by_status counts every OrderStatus, zeros included, so the keys never change.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from itertools import pairwise
 from typing import Any
 
 from bot.backtest.run import BacktestRun
@@ -50,7 +54,7 @@ from bot.domain.trading import Fill, OrderStatus, Side
 
 SUMMARY_FORMAT = "tradebot-backtest-summary/1"
 NANOSECONDS_PER_YEAR = 365 * 24 * 3600 * 10**9
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
 
 
@@ -190,7 +194,7 @@ def _simple_returns(start: Decimal, curve: Sequence[EquityPoint]) -> list[float]
     values = [start, *(point.equity for point in curve)]
     if any(value <= 0 for value in values[:-1]):
         return None
-    return [float(current / previous - 1) for previous, current in zip(values, values[1:])]
+    return [float(current / previous - 1) for previous, current in pairwise(values)]
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

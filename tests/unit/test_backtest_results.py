@@ -14,10 +14,17 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from backtest_support import BTC_1M, MINUTE_NS, real_closes, realistic_run
 
-from backtest_support import BTC_1M, MINUTE_NS, realistic_run, real_closes
 from bot.backtest.results import (
-    EquityPoint, RoundTrip, equity_curve, iso_time, json_safe, money_text, round_trips, summarize,
+    EquityPoint,
+    RoundTrip,
+    equity_curve,
+    iso_time,
+    json_safe,
+    money_text,
+    round_trips,
+    summarize,
 )
 from bot.backtest.run import BacktestRun
 from bot.domain.trading import Fill, Liquidity, Order, OrderStatus, OrderType, Side
