@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -96,9 +97,18 @@ class _OpenTrip:
 
 
 def iso_time(ts_ns: int) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. `2025-09-22T00:00:59.999Z` (floors to the ms)."""
-    moment = _EPOCH + timedelta(microseconds=ts_ns // 1000)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO-8601 UTC with milliseconds, e.g. `2025-09-22T00:00:59.999Z` (floors to the ms).
+    Arithmetic rather than strftime per call: equity.csv formats one per bar (175,680 and more)."""
+    days, of_day = divmod(ts_ns // 1_000_000, 86_400_000)
+    hours, of_hour = divmod(of_day, 3_600_000)
+    minutes, of_minute = divmod(of_hour, 60_000)
+    seconds, milliseconds = divmod(of_minute, 1000)
+    return f"{_date_text(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milliseconds:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _date_text(days_since_epoch: int) -> str:
+    return (_EPOCH + timedelta(days=days_since_epoch)).strftime("%Y-%m-%d")
 
 
 def money_text(value: Decimal) -> str:
