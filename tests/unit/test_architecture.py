@@ -16,6 +16,7 @@ PURE_MODULES = sorted(
         *BOT.glob("guards/*.py"), *BOT.glob("risk/*.py"),
         *(path for path in BOT.glob("scanner/*.py") if path.name != "service.py"),
         BOT / "ingest/wire.py", BOT / "ingest/sequencer.py", BOT / "backoff.py", BOT / "bus/event_merge.py",
+        BOT / "backtest/run.py", BOT / "backtest/results.py",
     ]
 )
 
