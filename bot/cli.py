@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--reason", default="operator command", help="why (kept in the ledger)")
         command.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
 
+    from bot.backtest.command import add_backtest_parser
+
+    add_backtest_parser(commands)
+
     config = commands.add_parser("config", help="settings commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
@@ -53,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "config":
         return check_config(arguments.file)
+    if arguments.command == "backtest":
+        from bot.backtest.command import run_backtest_command
+
+        return run_backtest_command(arguments)
     if arguments.command == "exchange-sim":
         return _exchange_sim(arguments)
     if arguments.command == "status":

@@ -78,7 +78,8 @@ class MarketData:
     has_depth: bool
     start_ns: int
     end_ns: int
-    # (file name, Kline field) pairs the source lacks; strategies needing them must refuse.
+    # (file name, Kline field) pairs whose cells the file leaves empty; strategies that need
+    # such a field refuse the data (bot.strategy.refuse_missing_kline_fields).
     missing_kline_fields: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -89,12 +90,12 @@ def load_market_data(specs: Sequence[DataSpec], start_ns: int | None = None, end
     if not specs:
         raise DataError("no --data file given")
     sources = [_load(spec) for spec in specs]
+    missing = _missing_kline_fields(sources)  # before merging: the file's name is still known
     try:
         timeline = merge_sources(sources)
     except RecordingError as error:
         raise DataError(str(error)) from None
     warnings = _gap_warnings(timeline)
-    missing = _missing_kline_fields(timeline)
     frames, events = _decode(timeline, start_ns, end_ns)
     if not events:
         window = f" between {_iso(start_ns)} and {_iso(end_ns)}" if start_ns or end_ns else ""
@@ -107,7 +108,7 @@ def load_market_data(specs: Sequence[DataSpec], start_ns: int | None = None, end
         streams=tuple(streams),
         has_depth=any(isinstance(event, DepthSnapshot) for event in events) or any(s.startswith("depth") for s in streams),
         start_ns=_event_start(events[0]),
-        end_ns=events[-1].ts_event,
+        end_ns=_event_end(events[-1]),
         missing_kline_fields=missing,
         warnings=warnings,
     )
@@ -163,12 +164,13 @@ def _gap_warnings(timeline: Timeline) -> list[str]:
     return warnings
 
 
-def _missing_kline_fields(timeline: Timeline) -> list[tuple[str, str]]:
+def _missing_kline_fields(sources: list[RecordingSource]) -> list[tuple[str, str]]:
     missing = set()
-    for (symbol, interval), bars in timeline.market.klines.items():
-        for record_field, kline_field in _OPTIONAL_KLINE_FIELDS.items():
-            if any(getattr(bar, record_field) is None for bar in bars):
-                missing.add((f"{symbol} {interval} klines", kline_field))
+    for source in sources:
+        for bars in source.klines.values():
+            for record_field, kline_field in _OPTIONAL_KLINE_FIELDS.items():
+                if any(getattr(bar, record_field) is None for bar in bars):
+                    missing.add((Path(source.path).name, kline_field))
     return sorted(missing)
 
 
@@ -214,6 +216,10 @@ def _inside(event: MarketEvent, start_ns: int | None, end_ns: int | None) -> boo
 
 def _event_start(event: MarketEvent) -> int:
     return event.open_time if isinstance(event, Kline) else event.ts_event
+
+
+def _event_end(event: MarketEvent) -> int:
+    return event.close_time if isinstance(event, Kline) else event.ts_event
 
 
 def _iso(ns: int | None) -> str:

@@ -37,7 +37,7 @@ from bot.guards import GuardSettings
 from bot.risk import AllCashSizing, RiskSettings
 from bot.sim.source import read_bytes
 from bot.sim.timeline import RECORDINGS_DIRECTORY
-from bot.strategy import StrategyConfigError, load_strategy
+from bot.strategy import StrategyConfigError, load_strategy, refuse_missing_kline_fields
 
 # The exchange rules a backtest trades under: the bundled spot exchangeInfo (2021-10-12).
 EXCHANGE_INFO = RECORDINGS_DIRECTORY / "spot_exchangeInfo_2021-10-12.json.gz"
@@ -85,6 +85,11 @@ def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
         parameters["interval"] = kline_intervals[0]  # the data's bars, unless asked otherwise
     try:
         strategy = load_strategy(options.strategy, data.symbols[0], parameters)
+        missing_by_source: dict[str, list[str]] = {}
+        for source, kline_field in data.missing_kline_fields:
+            missing_by_source.setdefault(source, []).append(kline_field)
+        for source, fields in missing_by_source.items():
+            refuse_missing_kline_fields(options.strategy, fields, source)
     except StrategyConfigError as error:
         raise BacktestError(str(error)) from None
     has_trades = any(stream in ("trade", "aggTrade") for stream in data.streams)
@@ -95,7 +100,11 @@ def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
         )
     fill = options.fill or (FillModel.NEXT_OPEN if kline_intervals or has_trades else FillModel.BOOK)
     fee_rate = options.fee_bps / Decimal(10_000)
-    guards = GuardSettings() if options.guards else GuardSettings(**{name: {"enabled": False} for name in _GUARD_NAMES})
+    if options.guards:
+        # Exchange times of recorded history are years behind the receiving clock of a replay.
+        guards = GuardSettings(data_quality={"check_clock_skew": False})
+    else:
+        guards = GuardSettings(**{name: {"enabled": False} for name in _GUARD_NAMES})
     settings = Settings(
         data_directory=Path("var/backtest"),
         ingest={"symbols": data.symbols, "streams": data.streams},
@@ -103,6 +112,7 @@ def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
             enabled=True,
             strategies=(StrategyEntry(name=options.strategy, parameters=parameters),),
             guard_interval_seconds=interval_nanoseconds(strategy.interval) / 1e9,
+            record_features=False,
         ),
         paper=PaperSettings(
             starting_balances={quote_assets[0]: options.cash},

@@ -70,5 +70,8 @@ class EngineSettings(SectionModel):
     guard_interval_seconds: PositiveFloat = 1.0
     # Redis consumer group the engine reads the record with.
     consumer_group: str = "engine"
+    # Compute the shared feature spec on every bar for the decision records (the inputs summary
+    # `tradebot status` and the ledger show). No strategy reads them; backtests turn it off.
+    record_features: bool = True
     # Events read per Redis round trip.
     read_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500

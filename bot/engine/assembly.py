@@ -83,6 +83,7 @@ def build_engine(
         policy_settings=settings.guards.policy,
         kline_channels=kline_channels(settings),
         rules=rules,
+        record_features=settings.engine.record_features,
     )
     sources = {"portfolio": portfolio, "broker": broker, "risk": risk, "trading_state": state_machine}
     return engine, sources

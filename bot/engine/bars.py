@@ -26,8 +26,12 @@ CLOSE_DELAY_NS = 1_000_000_000
 
 
 class BarRouter:
-    def __init__(self, strategies: Sequence[Strategy], kline_channels: Iterable[tuple[str, str]] = ()) -> None:
-        """`kline_channels`: (symbol, interval) pairs whose closed klines are in the record."""
+    def __init__(
+        self, strategies: Sequence[Strategy], kline_channels: Iterable[tuple[str, str]] = (), record_features: bool = True,
+    ) -> None:
+        """`kline_channels`: (symbol, interval) pairs whose closed klines are in the record;
+        `record_features`: compute the feature spec per bar for the decision records (a
+        backtest, which keeps no decision records, turns it off: no strategy reads them)."""
         from_klines = set(kline_channels)
         self._by_bar: dict[tuple[str, str], list[Strategy]] = {}
         self._by_symbol: dict[str, list[Strategy]] = {}
@@ -42,7 +46,7 @@ class BarRouter:
         # The shared feature spec (bot.features.spec, the definitions the nightly Spark job
         # reuses), computed once per closed bar of every (symbol, interval) a strategy trades:
         # the inputs summary each decision records.
-        self._feature_sets = {key: FeatureSet() for key in self._by_bar}
+        self._feature_sets = {key: FeatureSet() for key in self._by_bar} if record_features else {}
         self.latest_features: dict[tuple[str, str], dict[str, float | None]] = {}
 
     def route(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
@@ -66,6 +70,8 @@ class BarRouter:
 
     def _on_bar(self, bar: Kline, signals: list[tuple[Strategy, Signal]]) -> None:
         key = (bar.symbol, bar.interval)
-        self.latest_features[key] = self._feature_sets[key].update(bar)
+        feature_set = self._feature_sets.get(key)
+        if feature_set is not None:
+            self.latest_features[key] = feature_set.update(bar)
         for strategy in self._by_bar.get((bar.symbol, bar.interval), ()):
             signals.append((strategy, strategy.on_bar(bar)))

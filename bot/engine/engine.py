@@ -33,7 +33,8 @@ from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
 from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAssessment
 from bot.execution.broker import Broker, ExecutionReport, rejected_report
-from bot.guards import Guard, PolicySettings, evaluate_policy
+from bot.domain.trading import GuardVerdict
+from bot.guards import Guard, PolicyOutcome, PolicySettings, evaluate_policy
 from bot.guards.policy import DEFAULT_POLICY
 from bot.risk import ExitIntent, Portfolio, RiskManager, StateTransition, TradingStateMachine
 from bot.strategy import Strategy
@@ -59,6 +60,7 @@ class TradingEngine:
         policy_settings: PolicySettings = DEFAULT_POLICY,
         kline_channels: Iterable[tuple[str, str]] = (),
         rules: Mapping[str, SymbolRules] | None = None,
+        record_features: bool = True,
     ) -> None:
         self.strategies = list(strategies)
         self.guards = {symbol: list(symbol_guards) for symbol, symbol_guards in guards.items()}
@@ -69,11 +71,12 @@ class TradingEngine:
         self.market = market
         self.clock = clock
         self.metrics = metrics
-        self.bars = BarRouter(self.strategies, kline_channels)
+        self.bars = BarRouter(self.strategies, kline_channels, record_features)
         self._guard_interval_ns = guard_interval_ns
         self._policy_settings = policy_settings
         self._rules = dict(rules or {})
         self._next_assessment: dict[str, int] = {}
+        self._unguarded: dict[SignalAction | None, PolicyOutcome] = {}
         self.outputs = EngineOutputs()
         # Set when a fill moved the account: only then can the day's loss have changed.
         self._account_moved = False
@@ -130,7 +133,7 @@ class TradingEngine:
         now = self.clock.now_ns()
         price = self.market.last_trade_price(signal.symbol) or self.market.mark(signal.symbol)
         verdicts = [guard.verdict(now) for guard in self.guards.get(signal.symbol, ())]
-        policy = evaluate_policy(verdicts, signal.action if signal.action is not SignalAction.HOLD else None, self._policy_settings)
+        policy = self._policy(verdicts, signal.action if signal.action is not SignalAction.HOLD else None)
         order_id = order_status = reject_reason = None
         quantity = None
         if signal.action is SignalAction.HOLD or price is None:
@@ -154,6 +157,15 @@ class TradingEngine:
             risk_outcome=outcome, risk_text=text, quantity=quantity, order_id=order_id,
             order_status=order_status, reject_reason=reject_reason,
         ))
+
+    def _policy(self, verdicts: list[GuardVerdict], action: SignalAction | None) -> PolicyOutcome:
+        if verdicts:
+            return evaluate_policy(verdicts, action, self._policy_settings)
+        # Unguarded (guards off): the outcome depends on the action alone; worked out once.
+        outcome = self._unguarded.get(action)
+        if outcome is None:
+            outcome = self._unguarded[action] = evaluate_policy((), action, self._policy_settings)
+        return outcome
 
     async def _exits(self, symbol: str, price: Decimal) -> None:
         if self.portfolio.position(symbol) is None:
@@ -202,8 +214,11 @@ class TradingEngine:
         return due is not None
 
     async def _assess(self, symbol: str) -> None:
+        guards = self.guards.get(symbol)
+        if not guards:
+            return  # guards off: nothing to assess, no position to close for them
         now = self.clock.now_ns()
-        verdicts = [guard.verdict(now) for guard in self.guards.get(symbol, ())]
+        verdicts = [guard.verdict(now) for guard in guards]
         for verdict in verdicts:
             self.metrics.verdict(verdict.guard, verdict.level.name)
         policy = evaluate_policy(verdicts, None, self._policy_settings)
@@ -218,6 +233,8 @@ class TradingEngine:
                 await self._exit(intent)
 
     def _watch_losses(self) -> None:
+        if not self.state_machine.limits_losses:
+            return  # no daily loss limit configured: there is nothing to watch
         self._record(self.state_machine.observe(self.portfolio, self.market.marks(), self.clock.now_ns()))
 
     def command(self, name: str, reason: str) -> None:

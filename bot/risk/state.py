@@ -81,6 +81,12 @@ class TradingStateMachine:
         self._history: list[StateTransition] = []
 
     @property
+    def limits_losses(self) -> bool:
+        """True when a daily loss limit is configured; without one `observe` can change nothing
+        but the day it tracks, so the engine need not call it."""
+        return self._settings.daily_loss_limit_quote is not None or self._settings.daily_loss_limit_pct is not None
+
+    @property
     def state(self) -> TradingState:
         return self._state
 
