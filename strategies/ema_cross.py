@@ -4,6 +4,7 @@ can come after `slow_period` bars. Strength as in bot.strategy.moving_average_cr
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import Field
@@ -28,8 +29,21 @@ class EmaCross(MovingAverageCross):
     config_type: ClassVar[type[EmaCrossConfig]] = EmaCrossConfig
     average_label = "EMA"
 
-    def make_average(self, period: int) -> MovingAverage:
-        return ExponentialMovingAverage(period)
+    def __init__(self, symbol: str, config: EmaCrossConfig) -> None:
+        super().__init__(symbol, config)
+        self._fast: MovingAverage = ExponentialMovingAverage(config.fast_period)
+        self._slow: MovingAverage = ExponentialMovingAverage(config.slow_period)
+
+    def update_averages(self, close: Decimal) -> bool:
+        value = float(close)
+        fast, slow = self._fast.update(value), self._slow.update(value)
+        return fast is not None and slow is not None
+
+    def difference(self) -> float:
+        return self._fast.value - self._slow.value  # type: ignore[operator]
+
+    def averages(self) -> tuple[float, float]:
+        return self._fast.value, self._slow.value  # type: ignore[return-value]
 
 
 STRATEGY = EmaCross

@@ -113,6 +113,7 @@ def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
             strategies=(StrategyEntry(name=options.strategy, parameters=parameters),),
             guard_interval_seconds=interval_nanoseconds(strategy.interval) / 1e9,
             record_features=False,
+            record_holds=False,
         ),
         paper=PaperSettings(
             starting_balances={quote_assets[0]: options.cash},

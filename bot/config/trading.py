@@ -73,5 +73,8 @@ class EngineSettings(SectionModel):
     # Compute the shared feature spec on every bar for the decision records (the inputs summary
     # `tradebot status` and the ledger show). No strategy reads them; backtests turn it off.
     record_features: bool = True
+    # Record a decision for every bar, HOLD included (why nothing happened is worth keeping in
+    # the daemon's journal). Backtests, which keep no journal, record none.
+    record_holds: bool = True
     # Events read per Redis round trip.
     read_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500

@@ -84,6 +84,7 @@ def build_engine(
         kline_channels=kline_channels(settings),
         rules=rules,
         record_features=settings.engine.record_features,
+        record_holds=settings.engine.record_holds,
     )
     sources = {"portfolio": portfolio, "broker": broker, "risk": risk, "trading_state": state_machine}
     return engine, sources

@@ -1,7 +1,7 @@
 """Getting each strategy the closed bars it asked for.
 
 A strategy names a bar interval. When the record has that symbol's `kline_<interval>` channel,
-the closed klines are its bars; otherwise the engine builds them from the symbol's trades
+the closed klines are its bars; otherwise the engine builds them from the symbol's trades (or aggregate trades)
 (`bot.features.bars.TradeBarBuilder`), so a strategy runs on any record that has trades, e.g.
 the bundled recording, which has no klines. Which source is used is decided once, from the
 configured channels, so it never depends on which event happens to arrive first.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bot.domain.events import DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.events import AggTrade, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.trading import Signal
 from bot.features.bars import TradeBarBuilder
 from bot.features.spec import FeatureSet
@@ -52,14 +52,15 @@ class BarRouter:
     def route(self, event: MarketEvent) -> list[tuple[Strategy, Signal]]:
         """Signals of every strategy this event (or the bars it closed) reached, in a fixed order."""
         signals: list[tuple[Strategy, Signal]] = []
-        if isinstance(event, Trade):
+        if isinstance(event, Trade | AggTrade):
             for builder in self._builders.get(event.symbol, ()):
                 for bar in builder.update(event):
                     self._on_bar(bar, signals)
-            for strategy in self._by_symbol.get(event.symbol, ()):
-                signal = strategy.on_trade(event)
-                if signal is not None:
-                    signals.append((strategy, signal))
+            if isinstance(event, Trade):
+                for strategy in self._by_symbol.get(event.symbol, ()):
+                    signal = strategy.on_trade(event)
+                    if signal is not None:
+                        signals.append((strategy, signal))
         elif isinstance(event, DepthUpdate):
             for builder in self._builders.get(event.symbol, ()):
                 for bar in builder.advance(event.ts_event):

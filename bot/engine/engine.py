@@ -42,6 +42,7 @@ from bot.strategy import Strategy
 # Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only
 # the receive time, which must not move the engine's clock.
 _EXCHANGE_TIMED = (Trade, AggTrade, Kline, DepthUpdate)
+_HOLD = SignalAction.HOLD  # an enum member looked up once: attribute access on the class is slow
 
 
 class TradingEngine:
@@ -61,6 +62,7 @@ class TradingEngine:
         kline_channels: Iterable[tuple[str, str]] = (),
         rules: Mapping[str, SymbolRules] | None = None,
         record_features: bool = True,
+        record_holds: bool = True,
     ) -> None:
         self.strategies = list(strategies)
         self.guards = {symbol: list(symbol_guards) for symbol, symbol_guards in guards.items()}
@@ -77,6 +79,7 @@ class TradingEngine:
         self._rules = dict(rules or {})
         self._next_assessment: dict[str, int] = {}
         self._unguarded: dict[SignalAction | None, PolicyOutcome] = {}
+        self._record_holds = record_holds
         self.outputs = EngineOutputs()
         # Set when a fill moved the account: only then can the day's loss have changed.
         self._account_moved = False
@@ -130,6 +133,8 @@ class TradingEngine:
 
     async def _decide(self, strategy: Strategy, signal: Signal) -> None:
         self.metrics.signal(signal.strategy, signal.action.value)
+        if signal.action is _HOLD and not self._record_holds:
+            return  # nothing to decide, and no one keeps the record (a backtest)
         now = self.clock.now_ns()
         price = self.market.last_trade_price(signal.symbol) or self.market.mark(signal.symbol)
         verdicts = [guard.verdict(now) for guard in self.guards.get(signal.symbol, ())]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain.events import BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.events import AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
 from bot.domain.orderbook import BookGapError, BookSynchronizer, Verdict
 from bot.domain.trading import Side
 
@@ -35,7 +35,7 @@ class SymbolMarket:
         return self.book.book.last_update_id >= 0
 
     def apply(self, event: MarketEvent) -> None:
-        if isinstance(event, Trade):
+        if isinstance(event, Trade | AggTrade):
             self.last_price = event.price
             self.last_trade_ns = event.ts_trade
         elif isinstance(event, Kline):

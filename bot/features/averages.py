@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from decimal import Decimal
 
 from bot.features.window import finite, mean, require_period
 
@@ -43,4 +44,28 @@ class ExponentialMovingAverage:
                 self._seed = []
         else:
             self.value = self.value + self.alpha * (value - self.value)
+        return self.value
+
+
+class ExactMovingSum:
+    """Sum of the last `period` Decimal inputs, kept exactly (Decimal adds recorded prices
+    without rounding), for comparisons that must not be decided by float noise: two averages of
+    real prices are exactly equal more often than one would think (flat minutes)."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self._window: deque[Decimal] = deque()
+        self._sum = Decimal(0)
+        self.value: Decimal | None = None
+
+    def update(self, value: Decimal) -> Decimal | None:
+        if not value.is_finite():
+            raise ValueError(f"feature input must be a finite number, got {value!r}")
+        window = self._window
+        window.append(value)
+        self._sum += value
+        if len(window) > self.period:
+            self._sum -= window.popleft()
+        if len(window) == self.period:
+            self.value = self._sum
         return self.value

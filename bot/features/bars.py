@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 
-from bot.domain.events import MILLISECONDS, Kline, Trade
+from bot.domain.events import MILLISECONDS, AggTrade, Kline, Trade
 from bot.features.intervals import interval_nanoseconds
 
 _EXACT = Context(prec=100, traps=[Inexact, Rounded, InvalidOperation])
@@ -55,18 +55,18 @@ class _Accumulator:
         self.count = 0
         self.first_id = self.last_id = NO_TRADE_ID
 
-    def add(self, trade: Trade) -> None:
+    def add(self, trade: Trade | AggTrade, first_id: int, last_id: int) -> None:
         price, quantity = trade.price, trade.quantity
         if self.count == 0:
             self.open = self.high = self.low = price
-            self.first_id = trade.trade_id
+            self.first_id = first_id
         elif price > self.high:
             self.high = price
         elif price < self.low:
             self.low = price
         self.close = price
-        self.last_id = trade.trade_id
-        self.count += 1
+        self.last_id = last_id
+        self.count += last_id - first_id + 1  # an aggregate trade stands for several trades
         quote = _EXACT.multiply(price, quantity)
         self.volume = _EXACT.add(self.volume, quantity)
         self.quote_volume = _EXACT.add(self.quote_volume, quote)
@@ -89,14 +89,19 @@ class TradeBarBuilder:
         self._bar: _Accumulator | None = None
         self._last_trade_id: int | None = None
 
-    def update(self, trade: Trade) -> list[Kline]:
-        """Add a trade; returns the bars it closed (oldest first, empty intervals included)."""
+    def update(self, trade: Trade | AggTrade) -> list[Kline]:
+        """Add a trade (or an aggregate trade: the trades it stands for); returns the bars it
+        closed (oldest first, empty intervals included)."""
         if trade.symbol != self.symbol:
             raise ValueError(f"bar builder for {self.symbol} got a {trade.symbol} trade")
-        if self._last_trade_id is not None and trade.trade_id <= self._last_trade_id:
+        if type(trade) is Trade:
+            first_id = last_id = trade.trade_id
+        else:
+            first_id, last_id = trade.first_trade_id, trade.last_trade_id
+        if self._last_trade_id is not None and first_id <= self._last_trade_id:
             self.duplicate_trades += 1
             return []
-        self._last_trade_id = trade.trade_id
+        self._last_trade_id = last_id
         open_time = trade.ts_trade - trade.ts_trade % self.interval_ns
         if self._open_time is None or self._bar is None:
             self._open_time, self._bar = open_time, _Accumulator(trade.price)
@@ -104,7 +109,7 @@ class TradeBarBuilder:
             self.late_trades += 1
             return []
         closed = self._close_before(open_time, trade.ts_init)
-        self._bar.add(trade)
+        self._bar.add(trade, first_id, last_id)
         return closed
 
     def advance(self, now_ns: int) -> list[Kline]:

@@ -1,9 +1,10 @@
-"""Which side of a line a series is on, and when it changes side.
+"""When a series crosses a line: the rule every crossing strategy uses, and the README states.
 
-A cross is a change of sign of (series - line). Touching the line (difference exactly 0) keeps
-the remembered side, so below -> equal -> below is no cross and below -> equal -> above is one
-cross, reported on the bar that ends above. The first side seen after warm-up is not a cross:
-nothing was known before it.
+Up-cross on bar t: series[t] > line[t] and series[t-1] <= line[t-1]. Down-cross: series[t] <
+line[t] and series[t-1] >= line[t-1]. So below -> equal -> above crosses up on the bar that
+ends above, and so does above -> equal -> above (the touch counted as "not above"): the rule
+vectorised backtesters apply, stated once here so every strategy and the oracle test agree. The
+first bar after warm-up has no previous bar and is never a cross.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 class CrossDetector:
     def __init__(self) -> None:
-        self.side = 0  # -1 below, +1 above, 0 not known yet
+        self.side: int | None = None  # sign of the last difference: -1, 0, +1; None before the first
 
-    def update(self, difference: float) -> int:
-        """+1 on the update that crosses up, -1 on the one that crosses down, else 0."""
-        side = (difference > 0.0) - (difference < 0.0)
-        if side == 0:
-            return 0
+    def update(self, difference: float | int) -> int:
+        """+1 on the update that crosses up, -1 on the one that crosses down, else 0. Pass the
+        difference exactly (e.g. of Decimal sums) where ties matter: its sign is all that counts."""
+        side = (difference > 0) - (difference < 0)
         previous, self.side = self.side, side
-        if previous == 0 or previous == side:
+        if previous is None:
             return 0
-        return side
+        if side > 0 >= previous:
+            return 1
+        if side < 0 <= previous:
+            return -1
+        return 0

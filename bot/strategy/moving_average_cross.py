@@ -10,6 +10,7 @@ apart make a full-strength signal; a cross by a hair is a weak one.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol, Self
 
 from pydantic import Field, model_validator
@@ -44,31 +45,41 @@ class MovingAverageCrossConfig(StrategyConfig):
 
 
 class MovingAverageCross(BarStrategy):
+    """The cross logic; a subclass keeps the two averages (`update_averages`, `difference`,
+    `averages`). The cross is decided on the sign of `difference` alone, so a subclass that can
+    compare exactly (sma_cross: Decimal sums) makes ties exact instead of float noise."""
+
     average_label = "MA"
 
     def __init__(self, symbol: str, config: MovingAverageCrossConfig) -> None:
         self.settings = config  # typed view of self.config, set first: required_bars reads it
         super().__init__(symbol, config)
-        self._fast = self.make_average(config.fast_period)
-        self._slow = self.make_average(config.slow_period)
         self._cross = CrossDetector()
 
-    def make_average(self, period: int) -> MovingAverage:
+    def update_averages(self, close: Decimal) -> bool:
+        """Folds in a close; True once both averages exist."""
+        raise NotImplementedError
+
+    def difference(self) -> float | Decimal:
+        """fast - slow, or anything with its sign."""
+        raise NotImplementedError
+
+    def averages(self) -> tuple[float, float]:
+        """(fast, slow) for the reason text and the strength."""
         raise NotImplementedError
 
     def required_bars(self) -> int:
         return self.settings.slow_period
 
     def evaluate(self, bar: Kline) -> Signal:
-        close = float(bar.close)
-        fast, slow = self._fast.update(close), self._slow.update(close)
-        if fast is None or slow is None:
+        if not self.update_averages(bar.close):
             return self.warming_up(bar)
-        direction = self._cross.update(fast - slow)
-        label, settings = self.average_label, self.settings
-        averages = f"{label}({settings.fast_period})={fast:.10g}, {label}({settings.slow_period})={slow:.10g}"
+        direction = self._cross.update(self.difference())
         if direction == 0:
-            return self.hold(bar, f"no cross: {averages}")
+            return self.hold(bar, "no cross")  # the averages are formatted only where they decide
+        label, settings = self.average_label, self.settings
+        fast, slow = self.averages()
+        averages = f"{label}({settings.fast_period})={fast:.10g}, {label}({settings.slow_period})={slow:.10g}"
         strength = abs(fast - slow) / slow / settings.full_strength_spread
         if direction > 0:
             return self.signal(bar, SignalAction.BUY, strength, f"golden cross: {averages}")

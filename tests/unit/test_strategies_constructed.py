@@ -30,11 +30,13 @@ def test_sma_cross_golden_then_death_cross() -> None:
     assert signals[0].reason == "warming up (1/3 bars)"
 
 
-def test_touching_the_slow_average_is_not_a_cross() -> None:
+def test_a_touch_counts_as_neither_above_nor_below() -> None:
+    """The README's rule: up on fast[t] > slow[t] and fast[t-1] <= slow[t-1], down on the mirror
+    image. Leaving a touch is therefore a cross, whichever side it leaves to (constructed closes)."""
     # fast=1 (the close), slow=2: the difference is (close - previous close) / 2.
-    closes = ["10", "9", "9", "8", "8", "9"]  # below, touch, below, touch, above
+    closes = ["10", "9", "9", "8", "8", "9", "9", "10"]  # -, below, touch, below, touch, above, touch, above
     signals = feed("sma_cross", {"fast_period": 1, "slow_period": 2}, closes)
-    assert [signal.action for signal in signals] == [HOLD] * 5 + [BUY]
+    assert [signal.action for signal in signals] == [HOLD] * 3 + [SELL, HOLD, BUY, HOLD, BUY]
 
 
 def test_a_flat_market_and_a_steady_trend_never_cross() -> None:
