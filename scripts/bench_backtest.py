@@ -17,7 +17,8 @@ PEERS
                   through backtesting.lib.FractionalBacktest so it can hold fractions of a coin
                   (it only trades whole units; the unit here is 1e-10 of a coin).
   vectorbt        `Portfolio.from_signals`, numba-compiled; the sma_cross oracle of the tests.
-  tradebot        the engine itself: `run_tradebot`, wired by the lead, guards off and on.
+  tradebot        the engine itself (`run_tradebot`): the daemon's engine, strategy, risk and
+                  paper broker event by event, guards off and on.
 
 Timing covers the run only (signals, simulation, results), not reading the CSV, and is the
 median of --repeats runs. vectorbt's first call in a process JIT-compiles its simulator; that
@@ -167,11 +168,43 @@ def run_vectorbt(frame: pd.DataFrame, fast: int, slow: int, cash: float, fee_rat
     )
 
 
-def run_tradebot(path: Path, fast: int, slow: int, cash: float, fee_rate: float, guards: bool) -> PeerResult:
+def run_tradebot(path: Path, fast: int, slow: int, cash: float, fee_rate: float, guards: bool, repeats: int = 3) -> PeerResult:
     """The engine's `tradebot backtest` on the same file: sma_cross fast/slow, --fill next-open,
-    --no-exchange-filters, the given cash and fee, guards on or off. Time the run only (not the
-    CSV load) and return the closed-trade count and final equity under the same convention."""
-    raise NotImplementedError("wired by the lead")
+    --no-exchange-filters, the given cash and fee, guards on or off. The whole engine runs (bars,
+    strategy, guards, risk, the paper broker with Decimal money), event by event, as in the
+    daemon. Timed: the run (median of `repeats`), not reading the file; the file's loading
+    (parse, checks, websocket frames, decoding: what the replay exchange and ingest would do)
+    is measured once and printed beside it."""
+    from decimal import Decimal
+
+    from bot.backtest.data import DataSpec, load_market_data
+    from bot.backtest.results import equity_curve, round_trips
+    from bot.backtest.runner import BacktestOptions, run_in_process
+
+    started = time.perf_counter()
+    data = load_market_data([DataSpec(path)])
+    loading = time.perf_counter() - started
+    options = BacktestOptions(
+        strategy="sma_cross", parameters={"fast_period": fast, "slow_period": slow}, cash=Decimal(str(cash)),
+        fee_bps=Decimal(str(fee_rate)) * 10_000, exchange_filters=False, guards=guards,
+    )
+    seconds, run = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run = run_in_process(options, data)
+        seconds.append(time.perf_counter() - started)
+    assert run is not None
+    trips = round_trips(run.fills)
+    bars = sum(len(closes) for closes in run.closes.values())
+    print(f"tradebot (guards {'on' if guards else 'off'}): loading {bars:,} bars took {loading:.2f} s ({bars / loading:,.0f} bars/s), not timed below")
+    return PeerResult(
+        name=f"tradebot (guards {'on' if guards else 'off'})",
+        bars=bars,
+        seconds=statistics.median(seconds),
+        n_trades=len(trips),
+        final_equity=float(equity_curve(run)[-1].equity),
+        fills=tuple((float(trip.entry_price), float(trip.exit_price)) for trip in trips),
+    )
 
 
 def same_fills(one: PeerResult, other: PeerResult) -> bool:
@@ -192,7 +225,7 @@ def print_table(results: list[PeerResult], reference: PeerResult) -> None:
         difference = (result.final_equity - reference.final_equity) / reference.final_equity
         print(
             f"{result.name:<26}{result.bars:>9,}{result.seconds:>10.3f}{result.bars_per_second:>13,.0f}"
-            f"{ratio:>9.1f}{result.n_trades:>8}{result.final_equity:>16.6f}{difference:>11.2e}"
+            f"{ratio:>9.2f}{result.n_trades:>8}{result.final_equity:>16.6f}{difference:>11.2e}"
         )
     print("(x bt.py: bars/s relative to backtesting.py; rel. diff: final equity relative to backtesting.py)")
 
@@ -222,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [reference, vectorbt]
     for guards in (False, True):
         try:
-            results.append(run_tradebot(arguments.data, *rules, guards=guards))
+            results.append(run_tradebot(arguments.data, *rules, guards=guards, repeats=arguments.repeats))
         except NotImplementedError as error:
             print(f"tradebot (guards {'on' if guards else 'off'}): not run: {error}")
     print()

@@ -124,7 +124,9 @@ def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
         ),
         risk=RiskSettings(
             quote_asset=quote_assets[0], sizing=AllCashSizing(), max_position_value=None, max_total_exposure=None,
-            max_open_positions=max(len(data.symbols), 1), stop_loss_pct=None, fee_rate=fee_rate, min_order_value=Decimal(0),
+            max_open_positions=max(len(data.symbols), 1), stop_loss_pct=None, fee_rate=fee_rate,
+            # With filters on, dust left by lot rounding is not sent to be refused by NOTIONAL.
+            min_order_value=RiskSettings().min_order_value if options.exchange_filters else Decimal(0),
         ),
         guards=guards,
         scanner={"enabled": False},
