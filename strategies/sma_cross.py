@@ -13,7 +13,10 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bot.features.averages import ExactMovingSum
-from bot.strategy.moving_average_cross import MovingAverageCross, MovingAverageCrossConfig
+from bot.strategy.moving_average_cross import (
+    MovingAverageCross,
+    MovingAverageCrossConfig,
+)
 
 
 class SmaCrossConfig(MovingAverageCrossConfig):

@@ -60,7 +60,9 @@ def run_backtest_command(arguments: argparse.Namespace) -> int:
         for warning in data.warnings:
             print(f"tradebot backtest: warning: {warning}", file=sys.stderr)
         if arguments.through_daemon:
-            from bot.backtest.through_daemon import run_through_daemon  # starts Redis and the replay exchange
+            from bot.backtest.through_daemon import (
+                run_through_daemon,  # starts Redis and the replay exchange
+            )
 
             run = run_through_daemon(options, data)
         else:
@@ -134,7 +136,13 @@ def _moment(option: str, text: str | None) -> int | None:
 def _run_with_progress(options: BacktestOptions, data: MarketData) -> BacktestRun:
     if not sys.stderr.isatty():
         return run_in_process(options, data)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("backtest {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -23,7 +23,14 @@ import redis
 
 from bot.backtest.data import MarketData
 from bot.backtest.run import BacktestRun
-from bot.backtest.runner import EXCHANGE_INFO, BacktestError, BacktestOptions, CloseSampler, backtest_run, plan_backtest
+from bot.backtest.runner import (
+    EXCHANGE_INFO,
+    BacktestError,
+    BacktestOptions,
+    CloseSampler,
+    backtest_run,
+    plan_backtest,
+)
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis
 from bot.config.sections import ExchangeSettings, RedisSettings, ReplayExchangeSettings

@@ -21,7 +21,6 @@ from bot.features.bars import TradeBarBuilder
 from bot.features.spec import FeatureSet
 from bot.strategy import Strategy
 
-
 CLOSE_DELAY_NS = 1_000_000_000
 
 

@@ -24,19 +24,39 @@ from decimal import Decimal
 import msgspec
 
 from bot.clock import ManualClock
-from bot.domain.events import AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.events import (
+    AggTrade,
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    Kline,
+    MarketEvent,
+    Trade,
+)
 from bot.domain.rejections import OrderRejected
 from bot.domain.symbols import SymbolRules
-from bot.domain.trading import OrderRequest, OrderType, Side, Signal, SignalAction
+from bot.domain.trading import (
+    GuardVerdict,
+    OrderRequest,
+    OrderType,
+    Side,
+    Signal,
+    SignalAction,
+)
 from bot.engine.bars import BarRouter
 from bot.engine.market import MarketState
 from bot.engine.metrics import EngineMetrics
 from bot.engine.records import Decision, EngineOutputs, StateChange, SymbolAssessment
 from bot.execution.broker import Broker, ExecutionReport, rejected_report
-from bot.domain.trading import GuardVerdict
 from bot.guards import Guard, PolicyOutcome, PolicySettings, evaluate_policy
 from bot.guards.policy import DEFAULT_POLICY
-from bot.risk import ExitIntent, Portfolio, RiskManager, StateTransition, TradingStateMachine
+from bot.risk import (
+    ExitIntent,
+    Portfolio,
+    RiskManager,
+    StateTransition,
+    TradingStateMachine,
+)
 from bot.strategy import Strategy
 
 # Kinds whose ts_event is the exchange's clock; spot bookTicker and depth snapshots carry only

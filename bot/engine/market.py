@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain.events import AggTrade, BookTicker, DepthSnapshot, DepthUpdate, Kline, MarketEvent, Trade
+from bot.domain.events import (
+    AggTrade,
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    Kline,
+    MarketEvent,
+    Trade,
+)
 from bot.domain.orderbook import BookGapError, BookSynchronizer, Verdict
 from bot.domain.trading import Side
 

@@ -55,7 +55,15 @@ from bot.domain.rejections import (
     filter_failure,
 )
 from bot.domain.symbols import SymbolRules, validate_order
-from bot.domain.trading import Fill, Liquidity, Order, OrderRequest, OrderStatus, OrderType, Side
+from bot.domain.trading import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from bot.execution.broker import ExecutionReport
 from bot.execution.fees import FeeSettings
 from bot.execution.market_view import MarketView

@@ -9,12 +9,14 @@ first bar after warm-up has no previous bar and is never a cross.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class CrossDetector:
     def __init__(self) -> None:
         self.side: int | None = None  # sign of the last difference: -1, 0, +1; None before the first
 
-    def update(self, difference: float | int) -> int:
+    def update(self, difference: float | Decimal) -> int:
         """+1 on the update that crosses up, -1 on the one that crosses down, else 0. Pass the
         difference exactly (e.g. of Decimal sums) where ties matter: its sign is all that counts."""
         side = (difference > 0) - (difference < 0)

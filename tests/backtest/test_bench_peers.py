@@ -10,8 +10,6 @@ import math
 import sys
 from pathlib import Path
 
-import pytest
-
 REPOSITORY = Path(__file__).resolve().parents[2]
 BTC_1M = REPOSITORY / "bot/sim/recordings/spot_BTCUSDT_1m_2025-09-22_2025-09-25.csv"
 
@@ -37,7 +35,14 @@ def test_backtesting_py_and_vectorbt_agree_on_real_klines() -> None:
     assert reference.final_equity != vectorbt.final_equity
 
 
-def test_run_tradebot_is_left_for_the_lead() -> None:
+def test_the_engine_measured_by_the_benchmark_trades_like_its_peers() -> None:
+    """What the benchmark times is the engine trading the same rules: same trades as vectorbt."""
     bench = load_bench()
-    with pytest.raises(NotImplementedError, match="wired by the lead"):
-        bench.run_tradebot(BTC_1M, 5, 20, 10000.0, 0.001, guards=False)
+    frame = bench.load_klines_frame(BTC_1M)
+    vectorbt = bench.run_vectorbt(frame, 5, 20, 10000.0, 0.001, repeats=1)
+    for guards in (False, True):
+        tradebot = bench.run_tradebot(BTC_1M, 5, 20, 10000.0, 0.001, guards=guards, repeats=1)
+        assert tradebot.bars == len(frame) == 4319
+        assert tradebot.n_trades == vectorbt.n_trades == 138
+        assert bench.same_fills(tradebot, vectorbt)
+        assert math.isclose(tradebot.final_equity, vectorbt.final_equity, rel_tol=1e-9)

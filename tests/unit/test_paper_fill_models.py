@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from binance_data import all_rules
+
 from bot.backtest.data import DataSpec, load_market_data
 from bot.clock import ManualClock
 from bot.domain.events import Kline
