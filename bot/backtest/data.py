@@ -23,16 +23,11 @@ from pathlib import Path
 
 from bot.domain.events import DepthSnapshot, Kline, MarketEvent, StreamMessage
 from bot.ingest.wire import FrameDecoder
-from bot.sim.source import RecordingError, RecordingSource, RecordingSpec, base_name
+from bot.sim.source import KLINE_INTERVAL_MS, RecordingError, RecordingSource, RecordingSpec, base_name
 from bot.sim.tables import load_table
 from bot.sim.timeline import Timeline, load_recording, merge_sources
 
 _MILLISECOND = 1_000_000
-_INTERVAL_MS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-}
 # Kline fields a source may lack (an OHLCV-only file leaves their cells empty).
 _OPTIONAL_KLINE_FIELDS = {
     "quote_volume": "quote_volume",
@@ -151,7 +146,7 @@ def _parquet_as_csv(path: Path) -> bytes:
 def _gap_warnings(timeline: Timeline) -> list[str]:
     warnings = []
     for (symbol, interval), bars in sorted(timeline.market.klines.items()):
-        step = _INTERVAL_MS.get(interval)
+        step = KLINE_INTERVAL_MS.get(interval)
         if step is None:
             continue  # 1M bars have no fixed length
         for previous, bar in zip(bars, bars[1:]):

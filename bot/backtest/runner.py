@@ -14,6 +14,7 @@ decides, as the README's fill convention says. Guards stay on unless `--no-guard
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from bot.domain.symbols import SymbolRules, rules_from_exchange_info
 from bot.domain.trading import Fill, Order
 from bot.engine.assembly import build_engine
 from bot.engine.metrics import EngineMetrics
+from bot.engine.records import EngineOutputs
 from bot.execution.fees import FeeSettings
 from bot.execution.paper import FillModel
 from bot.features.intervals import interval_nanoseconds
@@ -75,7 +77,7 @@ class Plan:
 
 
 def plan_backtest(options: BacktestOptions, data: MarketData) -> Plan:
-    rules = _exchange_rules(data.symbols, options.exchange_filters)
+    rules = _exchange_rules(data.symbols)
     quote_assets = sorted({rules[symbol].quote_asset for symbol in data.symbols})
     if len(quote_assets) != 1:
         raise BacktestError(f"the symbols are quoted in {', '.join(quote_assets)}; a backtest account holds one quote asset")
@@ -163,7 +165,7 @@ async def _run(options: BacktestOptions, plan: Plan, data: MarketData, progress:
     return backtest_run(options, plan, data, list(orders.values()), fills, closes.closes)
 
 
-def _collect(outputs: Any, orders: dict[str, Order], fills: list[Fill]) -> None:
+def _collect(outputs: EngineOutputs, orders: dict[str, Order], fills: list[Fill]) -> None:
     orders.update(outputs.orders)
     fills.extend(outputs.fills)
 
@@ -220,8 +222,14 @@ class CloseSampler:
         self._open_bar.clear()
 
 
-def _exchange_rules(symbols: tuple[str, ...], exchange_filters: bool) -> dict[str, SymbolRules]:
-    listed = rules_from_exchange_info(json.loads(read_bytes(EXCHANGE_INFO)))
+@functools.cache
+def _listed_rules() -> dict[str, SymbolRules]:
+    """The bundled exchangeInfo, read and parsed once per process (1,695 symbols)."""
+    return rules_from_exchange_info(json.loads(read_bytes(EXCHANGE_INFO)))
+
+
+def _exchange_rules(symbols: tuple[str, ...]) -> dict[str, SymbolRules]:
+    listed = _listed_rules()
     missing = [symbol for symbol in symbols if symbol not in listed]
     if missing:
         raise BacktestError(

@@ -14,7 +14,6 @@ connects, so the book it fills against is not the recording's.
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 from pathlib import Path
 
@@ -51,7 +50,7 @@ def run_through_daemon(options: BacktestOptions, data: MarketData) -> BacktestRu
     for event in data.events:
         closes.observe(event)
     closes.finish()
-    configure_logging(os.environ.get("TRADEBOT_BACKTEST_LOG_LEVEL", "WARNING"), "console")  # the daemon's progress lines are not the user's business here
+    configure_logging("WARNING", "console")  # the daemon's progress lines are not the user's business here
     with tempfile.TemporaryDirectory(prefix="tradebot-backtest-") as directory:
         recording = Path(directory) / "market.jsonl"
         _write_recording(recording, data.frames)

@@ -16,6 +16,12 @@ from bot.sim.records import AggTradeRecord, DepthDiff, DepthSnapshot, KlineRecor
 KLINE_INTERVALS = (
     "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
 )
+# Length in ms of each fixed-length interval (all but 1M).
+KLINE_INTERVAL_MS = {
+    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}
 
 # spot_BTCUSDT_1m_..., futures_um_FILUSDT_1m_..., spot_XRPETH_aggTrades_...,
 # spot_BTCUSDT_depth100ms-..., and data.binance.vision's BTCUSDT-1m-2024-01.csv.

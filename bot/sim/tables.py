@@ -21,7 +21,7 @@ from bot.sim.records import (
     kline_event,
     trade_event,
 )
-from bot.sim.source import KLINE_INTERVALS, RecordingError, RecordingSource, RecordingSpec, hints_from_name
+from bot.sim.source import KLINE_INTERVAL_MS, KLINE_INTERVALS, RecordingError, RecordingSource, RecordingSpec, hints_from_name
 
 _NANOS_PER_MILLI = 1_000_000
 # data.binance.vision writes spot timestamps in microseconds from 2025 on; real ms epochs stay
@@ -131,12 +131,8 @@ def load_table(spec: RecordingSpec, content: bytes) -> RecordingSource:
     return source
 
 
-# Bar length (close time - open time + 1 ms) of the fixed-length intervals.
-_INTERVAL_OF_LENGTH_MS = {
-    1_000: "1s", 60_000: "1m", 180_000: "3m", 300_000: "5m", 900_000: "15m", 1_800_000: "30m",
-    3_600_000: "1h", 7_200_000: "2h", 14_400_000: "4h", 21_600_000: "6h", 28_800_000: "8h",
-    43_200_000: "12h", 86_400_000: "1d", 259_200_000: "3d", 604_800_000: "1w",
-}
+# A bar's length (close time - open time + 1 ms) names its interval.
+_INTERVAL_OF_LENGTH_MS = {length: interval for interval, length in KLINE_INTERVAL_MS.items()}
 
 
 def _interval_of_first_bar(rows: list[tuple[int, list[str]]]) -> str | None:
