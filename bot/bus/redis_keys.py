@@ -32,6 +32,14 @@ class RedisKeys:
         """A hash describing the namespace itself: `venue`, the exchange whose record it holds."""
         return f"{self.namespace}:meta"
 
+    def alerts(self) -> str:
+        """A stream of alerts (bot.alerts): refused or stale models, failed nightly runs."""
+        return f"{self.namespace}:alerts"
+
+    def model_channel(self, name: str) -> str:
+        """Pub/sub channel announcing a newly promoted version of model `name`."""
+        return f"{self.namespace}:models:{name}"
+
     def gaps(self) -> str:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"
