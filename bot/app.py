@@ -18,8 +18,9 @@ import redis.asyncio as redis
 import structlog
 from redis.exceptions import RedisError
 
+from bot.alerts import RedisAlertStream
 from bot.bus.redis_keys import RedisKeys
-from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError
+from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
 from bot.config import Settings, mask_url_password
@@ -175,6 +176,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.simulator: ReplayExchange | None = None
         self._entries_failed_seen = 0
+        self.nightly = None  # the NightlyScheduler, when nightly.enabled
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -230,7 +232,27 @@ class Daemon:
                 )
             if rules is not None:
                 self.runner = await self._engine(client, keys, rules)
+            if settings.nightly.enabled:
+                self._schedule_nightly(client, keys, stack)
             await self._run_until_stopped(stop)
+
+    def _schedule_nightly(self, client: redis.Redis, keys: RedisKeys, stack: contextlib.AsyncExitStack) -> None:
+        from bot.nightly.metrics import NightlyMetrics
+        from bot.nightly.runner import NightlyRunner
+        from bot.nightly.scheduler import NightlyScheduler
+        from bot.nightly.session import with_redis_url
+
+        # The pipeline process must use this daemon's Redis, private server included.
+        url = self.settings.redis.url or running_server_url(Path(self.settings.data_directory))
+        if url is None:
+            raise StartupError("the nightly pipeline needs the daemon's Redis URL, and the private server's is unknown")
+        runner = NightlyRunner(
+            with_redis_url(self.settings, url), client, keys, RedisAlertStream(client, keys.alerts()), WallClock(),
+            NightlyMetrics(self.metrics.registry),
+        )
+        self.nightly = NightlyScheduler(runner, self.settings.nightly.cron)
+        self.nightly.start()
+        stack.callback(self.nightly.shutdown)
 
     async def _symbols_from_scanner(self, client: redis.Redis, keys: RedisKeys, scanner: ScannerService) -> Settings:
         """The settings with ingest.symbols replaced by the scanner's pair list (and the symbols

@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_backtest_parser(commands)
 
+    from bot.nightly.command import add_nightly_parsers
+
+    add_nightly_parsers(commands)
+
     config = commands.add_parser("config", help="settings commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
@@ -61,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         from bot.backtest.command import run_backtest_command
 
         return run_backtest_command(arguments)
+    if arguments.command in ("train", "scheduler"):
+        from bot.nightly.command import run_scheduler_command, run_train_command
+
+        configure_logging("INFO", "console")
+        if arguments.command == "train":
+            return run_train_command(arguments, _settings_or_exit)
+        return run_scheduler_command(arguments, _settings_or_exit, _run_until_signal)
     if arguments.command == "exchange-sim":
         return _exchange_sim(arguments)
     if arguments.command == "status":

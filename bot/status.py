@@ -24,7 +24,10 @@ from bot.status_trading import show_trading
 
 
 @contextlib.contextmanager
-def _redis_url(settings: Settings) -> Iterator[tuple[str, str]]:
+def redis_url_of(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(URL, where it came from) of the Redis a command outside the daemon should use: the
+    configured one, the running daemon's private server, or, with no daemon running, the private
+    server started just for this command on the stored record."""
     if settings.redis.url is not None:
         yield settings.redis.url, "redis.url"
         return
@@ -43,7 +46,7 @@ def _time(milliseconds: int) -> str:
 def show_status(settings: Settings, console: Console | None = None) -> int:
     console = console or Console()
     keys = RedisKeys(settings.redis.namespace)
-    with _redis_url(settings) as (url, source):
+    with redis_url_of(settings) as (url, source):
         client = redis.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds)
         try:
             console.print(f"[bold]Redis[/] {mask_url_password(url)}: {source}; namespace [bold]{keys.namespace}[/]")
@@ -82,6 +85,6 @@ def show_status(settings: Settings, console: Console | None = None) -> int:
 def send_command(settings: Settings, command: str, reason: str) -> str:
     """Adds an operator command to the engine's command stream; returns its entry id."""
     keys = RedisKeys(settings.redis.namespace)
-    with _redis_url(settings) as (url, _):
+    with redis_url_of(settings) as (url, _):
         with redis.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds) as client:
             return client.xadd(keys.commands(), {"command": command, "reason": reason}).decode()

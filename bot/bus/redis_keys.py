@@ -40,6 +40,14 @@ class RedisKeys:
         """Pub/sub channel announcing a newly promoted version of model `name`."""
         return f"{self.namespace}:models:{name}"
 
+    def nightly_lock(self) -> str:
+        """The lock that keeps nightly pipeline runs (scheduled or `tradebot train`) one at a time."""
+        return f"{self.namespace}:nightly:lock"
+
+    def nightly_last_run(self) -> str:
+        """A hash with the last nightly run's report (`report`, JSON) and when it finished."""
+        return f"{self.namespace}:nightly:last_run"
+
     def gaps(self) -> str:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"

@@ -17,6 +17,7 @@ from bot.config.sections import (
     RedisSettings,
     ReplayExchangeSettings,
 )
+from bot.config.nightly import NightlySettings
 from bot.config.trading import EngineSettings, PaperSettings
 from bot.guards import GuardSettings
 from bot.risk import RiskSettings
@@ -39,6 +40,7 @@ class Settings(BaseModel):
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    nightly: NightlySettings = Field(default_factory=NightlySettings)
 
 
 def secret_values(settings: BaseModel) -> list[str]:

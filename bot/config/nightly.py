@@ -1,0 +1,61 @@
+"""Settings of the nightly pipeline: archive -> Spark features -> train -> evaluate -> publish."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, field_validator
+
+from bot.config.sections import SectionModel
+from bot.features.intervals import interval_nanoseconds
+
+
+class NightlySettings(SectionModel):
+    # Run the pipeline inside `tradebot run` on `cron`. Off by default: a run starts Spark and
+    # trains models, which a user should choose; `tradebot train` runs it once on demand.
+    enabled: bool = False
+    # Five-field crontab in UTC (minute hour day month weekday); default 02:00 every night.
+    cron: str = "0 2 * * *"
+    # A run still going after this is killed (the Spark driver and its JVM with it) and reported.
+    time_limit_minutes: int = Field(default=120, ge=1, le=24 * 60)
+    # local[N] (this machine) or a cluster's master URL (spark://host:7077, k8s://...): the same job.
+    spark_master: str = "local[2]"
+    # Symbols to train on; left out: ingest.symbols.
+    symbols: tuple[str, ...] | None = None
+    interval: str = "1m"
+    # Label: the forward return over this many bars (10 one-minute bars = T+10 min).
+    horizon_bars: int = Field(default=10, ge=1, le=10_000)
+    # The classifier's flat band: |return| at or below it is "flat". Left out: the pipeline's
+    # default, which covers a round trip's fees (spark_batch.labels).
+    flat_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    model_name: str = "signal"
+    model_kind: Literal["classifier", "regressor"] = "classifier"
+    # local: single-node XGBoost; spark: xgboost.spark on the cluster; auto: by data size and master.
+    training_engine: Literal["auto", "local", "spark"] = "auto"
+    # Walk-forward folds of the validation.
+    folds: int = Field(default=4, ge=2, le=50)
+    # Archive the Redis streams into the lake first, so tonight's model sees today's data.
+    archive_first: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        try:
+            CronTrigger.from_crontab(cron, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(f"not a five-field crontab (minute hour day month weekday): {error}") from None
+        return cron
+
+    @field_validator("interval")
+    @classmethod
+    def _known_interval(cls, interval: str) -> str:
+        interval_nanoseconds(interval)
+        return interval
+
+    @field_validator("spark_master")
+    @classmethod
+    def _known_master(cls, master: str) -> str:
+        if not (master.startswith(("local", "spark://", "k8s://", "yarn", "mesos://"))):
+            raise ValueError(f"a Spark master URL: local[N], spark://host:port, k8s://..., yarn; got {master!r}")
+        return master
