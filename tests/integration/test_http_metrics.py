@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.http.server import HttpServer
 from bot.engine.metrics import EngineMetrics
+from bot.nightly.metrics import NightlyMetrics
+from bot.nightly.report import NightlyReport
 from bot.ingest.metrics import IngestMetrics
 
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -56,6 +58,11 @@ def metrics() -> IngestMetrics:
     engine.order("BUY", "FILLED")
     engine.fill("BUY")
     engine.decision_latency.series().observe(0.002)
+    NightlyMetrics(metrics.registry).observe(NightlyReport(
+        status="ok", started_at_ns=1_700_000_000_000_000_000, finished_at_ns=1_700_000_600_000_000_000,
+        rows={"features": 8_638}, model_name="signal", model_version="20231114T221320Z", promoted=True,
+        current_version="20231114T221320Z", current_trained_until_ms=1_699_990_000_000,
+    ))
     return metrics
 
 
