@@ -8,7 +8,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator
 
 from bot.config.sections import SectionModel
-from bot.features.intervals import interval_nanoseconds
+from bot.sim.source import KLINE_INTERVAL_MS
 
 
 class NightlySettings(SectionModel):
@@ -50,7 +50,9 @@ class NightlySettings(SectionModel):
     @field_validator("interval")
     @classmethod
     def _known_interval(cls, interval: str) -> str:
-        interval_nanoseconds(interval)
+        # The lake holds Binance's klines, so only Binance's kline intervals exist there.
+        if interval not in KLINE_INTERVAL_MS:
+            raise ValueError(f"a Binance kline interval ({', '.join(KLINE_INTERVAL_MS)}), got {interval!r}")
         return interval
 
     @field_validator("spark_master")
