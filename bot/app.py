@@ -22,7 +22,7 @@ from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
-from bot.config import Settings, mask_url_password
+from bot.config import Settings, lake_root, mask_url_password
 from bot.errors import StartupError
 from bot.domain.orderbook import OrderBook
 from bot.domain.symbols import SymbolRules, rules_from_exchange_info
@@ -37,6 +37,9 @@ from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
 from bot.ingest.rest import RestError, RestGateway
 from bot.ingest.service import IngestService, IngestSettings
+from bot.lake.archive import StreamArchiver
+from bot.lake.layout import LakeLayout
+from bot.lake.writer import RawWriter
 from bot.sim.exchange import ReplayExchange
 from bot.sim.settings import ReplaySettings
 
@@ -45,6 +48,7 @@ log = structlog.get_logger(__name__)
 _STATUS_INTERVAL_SECONDS = 10.0
 _DRAIN_TIMEOUT_SECONDS = 5.0
 _ENGINE_STOP_SECONDS = 3.0
+_ARCHIVE_STOP_SECONDS = 30.0
 
 
 def ingest_settings(settings: Settings) -> IngestSettings:
@@ -174,6 +178,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.ready = asyncio.Event()
         self.simulator: ReplayExchange | None = None
+        self.archiver: StreamArchiver | None = None
         self._entries_failed_seen = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -230,6 +235,11 @@ class Daemon:
                 )
             if rules is not None:
                 self.runner = await self._engine(client, keys, rules)
+            if settings.lake.archive_enabled:
+                self.archiver = StreamArchiver(
+                    client, keys, RawWriter(LakeLayout(lake_root(settings))), self.clock,
+                    settings.lake.archive_batch_size, dict(settings.redis.stream_max_length),
+                )
             await self._run_until_stopped(stop)
 
     async def _symbols_from_scanner(self, client: redis.Redis, keys: RedisKeys, scanner: ScannerService) -> Settings:
@@ -285,6 +295,10 @@ class Daemon:
         engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
         scanner_task = asyncio.create_task(self.scanner.run() if self.scanner else asyncio.Event().wait(), name="scanner")
+        archive_task = asyncio.create_task(
+            self.archiver.run(self.settings.lake.archive_interval_seconds) if self.archiver else asyncio.Event().wait(),
+            name="archive",
+        )
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
@@ -313,6 +327,14 @@ class Daemon:
                 log.error("could not flush everything to Redis in time", backlog=self.writer.backlog)
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
+            archive_task.cancel()
+            await asyncio.gather(archive_task, return_exceptions=True)
+            if self.archiver is not None:
+                # A last pass with everything flushed, so a clean stop leaves the lake up to date.
+                try:
+                    await asyncio.wait_for(self.archiver.archive_once(), _ARCHIVE_STOP_SECONDS)
+                except Exception as error:  # noqa: BLE001 - the next start's pass takes over from the cursors
+                    log.error("final archive pass failed", error=f"{type(error).__name__}: {error}")
             self._log_status()
 
     async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:
