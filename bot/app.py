@@ -295,8 +295,9 @@ class Daemon:
         engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
         scanner_task = asyncio.create_task(self.scanner.run() if self.scanner else asyncio.Event().wait(), name="scanner")
+        archive_stop = asyncio.Event()
         archive_task = asyncio.create_task(
-            self.archiver.run(self.settings.lake.archive_interval_seconds) if self.archiver else asyncio.Event().wait(),
+            self.archiver.run(self.settings.lake.archive_interval_seconds, archive_stop) if self.archiver else asyncio.Event().wait(),
             name="archive",
         )
         stop_task = asyncio.create_task(stop.wait(), name="stop")
@@ -327,14 +328,14 @@ class Daemon:
                 log.error("could not flush everything to Redis in time", backlog=self.writer.backlog)
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
+            # The archive finishes the pass in hand and makes a last one over what was flushed;
+            # cut short, the next start's pass takes over from the cursors.
+            archive_stop.set()
+            if self.archiver is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(archive_task), _ARCHIVE_STOP_SECONDS)
             archive_task.cancel()
             await asyncio.gather(archive_task, return_exceptions=True)
-            if self.archiver is not None:
-                # A last pass with everything flushed, so a clean stop leaves the lake up to date.
-                try:
-                    await asyncio.wait_for(self.archiver.archive_once(), _ARCHIVE_STOP_SECONDS)
-                except Exception as error:  # noqa: BLE001 - the next start's pass takes over from the cursors
-                    log.error("final archive pass failed", error=f"{type(error).__name__}: {error}")
             self._log_status()
 
     async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:

@@ -117,21 +117,33 @@ class StreamArchiver:
         await pipe.execute()
         return report
 
-    async def run(self, interval_seconds: float) -> None:
-        """The daemon task: a pass every interval; a failed pass is logged and tried again."""
+    async def run(self, interval_seconds: float, stop: asyncio.Event) -> None:
+        """The daemon task: a pass every interval; a failed pass is logged and tried again. Once
+        `stop` is set it makes a last pass (the daemon sets it after flushing ingest to Redis)
+        and returns, so a clean stop leaves the lake up to date without cutting a pass short."""
         while True:
+            final = stop.is_set()
+            await self._logged_pass()
+            if final:
+                return
             try:
-                report = await self.archive_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a full disk or a dead Redis must not stop the daemon
-                log.error("archive pass failed; the cursors stay where they were", error=f"{type(error).__name__}: {error}")
+                await asyncio.wait_for(stop.wait(), interval_seconds)
+            except TimeoutError:
+                pass
+
+    async def _logged_pass(self) -> None:
+        try:
+            report = await self.archive_once()
+        except Exception as error:  # noqa: BLE001 - a full disk or a dead Redis must not stop the daemon
+            log.error("archive pass failed; the cursors stay where they were", error=f"{type(error).__name__}: {error}")
+            try:
                 await self._client.hset(self._keys.archive_status(), "last_error", str(error))
-            else:
-                if report.entries_archived:
-                    log.info("archived to the lake", entries=report.entries_archived, files=len(report.files_written),
-                             lost_before_archive=report.entries_lost)
-            await asyncio.sleep(interval_seconds)
+            except Exception:  # noqa: BLE001 - Redis itself may be what failed
+                pass
+        else:
+            if report.entries_archived:
+                log.info("archived to the lake", entries=report.entries_archived, files=len(report.files_written),
+                         lost_before_archive=report.entries_lost)
 
     async def _archive_stream(self, stream: ArchivedStream, report: ArchiveReport) -> None:
         cursors = self._keys.archive_cursors()

@@ -12,6 +12,7 @@ The calls are blocking: the daemon runs them with asyncio.to_thread.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -40,6 +41,9 @@ class WriteResult:
 class RawWriter:
     def __init__(self, layout: LakeLayout) -> None:
         self.layout = layout
+        # One write at a time per writer: a write whose caller was cancelled goes on in its
+        # thread, and the next write must see its file to leave out the rows it covers.
+        self._lock = threading.Lock()
 
     def write(self, kind: str, symbol: str, rows: list[Row], source: str, interval: str | None = None) -> WriteResult:
         """Stores rows of one kind and symbol (any order; a key listed twice is kept once), one
@@ -51,8 +55,9 @@ class RawWriter:
         for row in rows:
             by_date.setdefault(utc_date(row[time]), {}).setdefault(row[key], row)
         result = WriteResult()
-        for date in sorted(by_date):
-            result.add(self._write_partition(kind, symbol, date, interval, by_date[date], source))
+        with self._lock:
+            for date in sorted(by_date):
+                result.add(self._write_partition(kind, symbol, date, interval, by_date[date], source))
         return result
 
     def _write_partition(self, kind: str, symbol: str, date: str, interval: str | None,

@@ -185,3 +185,26 @@ async def test_a_file_uri_root_works_like_a_path(redis_client, tmp_path):
     report = await StreamArchiver(redis_client, KEYS, RawWriter(LakeLayout(tmp_path.as_uri())), CLOCK).archive_once()
     assert report.rows_written == 100
     assert [row["close"] for row in lake_rows(tmp_path, KLINES, "BTCUSDT", ["2025-09-22"], "1m")] == [str(k.close) for k in klines]
+
+
+async def test_the_daemon_archives_a_replay_of_real_klines_when_enabled(redis_url, tmp_path):
+    from bot.app import Daemon
+    from bot.config import Settings
+
+    settings = Settings.model_validate({
+        "data_directory": str(tmp_path), "redis": {"url": redis_url, "namespace": "lakedaemon"},
+        "ingest": {"symbols": ["BTCUSDT"], "streams": ["kline_1m"]}, "engine": {"enabled": False},
+        "scanner": {"enabled": False}, "metrics": {"enabled": False},
+        "lake": {"archive_enabled": True, "archive_interval_seconds": 0.2, "archive_batch_size": 500},
+        "replay_exchange": {"recordings": [str(RECORDINGS / BTC_2025)], "speed": None},
+    })
+    await asyncio.wait_for(Daemon(settings).run(asyncio.Event()), 120)  # ends with the recording
+
+    lake = tmp_path / "lake"
+    with open(RECORDINGS / BTC_2025, newline="") as handle:
+        closes = [row["close"] for row in csv.DictReader(handle)]
+    dates = ["2025-09-22", "2025-09-23", "2025-09-24", "2025-09-25"]
+    stored = lake_rows(lake, KLINES, "BTCUSDT", dates, "1m")
+    assert [row["close"] for row in stored] == closes  # every bar, once, as text
+    ranges = sorted((int(path.stem.split("-")[1]), int(path.stem.split("-")[2])) for path in lake.rglob("*.parquet"))
+    assert all(previous[1] < following[0] for previous, following in zip(ranges, ranges[1:]))  # no overlap
