@@ -23,7 +23,7 @@ from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
-from bot.config import Settings, mask_url_password
+from bot.config import Settings, lake_root, mask_url_password
 from bot.errors import StartupError
 from bot.domain.orderbook import OrderBook
 from bot.domain.symbols import SymbolRules, rules_from_exchange_info
@@ -38,6 +38,9 @@ from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
 from bot.ingest.rest import RestError, RestGateway
 from bot.ingest.service import IngestService, IngestSettings
+from bot.lake.archive import StreamArchiver
+from bot.lake.layout import LakeLayout
+from bot.lake.writer import RawWriter
 from bot.sim.exchange import ReplayExchange
 from bot.sim.settings import ReplaySettings
 
@@ -46,6 +49,7 @@ log = structlog.get_logger(__name__)
 _STATUS_INTERVAL_SECONDS = 10.0
 _DRAIN_TIMEOUT_SECONDS = 5.0
 _ENGINE_STOP_SECONDS = 3.0
+_ARCHIVE_STOP_SECONDS = 30.0
 
 
 def ingest_settings(settings: Settings) -> IngestSettings:
@@ -175,6 +179,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.ready = asyncio.Event()
         self.simulator: ReplayExchange | None = None
+        self.archiver: StreamArchiver | None = None
         self._entries_failed_seen = 0
         self.nightly = None  # the NightlyScheduler, when nightly.enabled
 
@@ -232,6 +237,11 @@ class Daemon:
                 )
             if rules is not None:
                 self.runner = await self._engine(client, keys, rules)
+            if settings.lake.archive_enabled:
+                self.archiver = StreamArchiver(
+                    client, keys, RawWriter(LakeLayout(lake_root(settings))), self.clock,
+                    settings.lake.archive_batch_size, dict(settings.redis.stream_max_length),
+                )
             if settings.nightly.enabled:
                 self._schedule_nightly(client, keys, stack)
             await self._run_until_stopped(stop)
@@ -307,6 +317,11 @@ class Daemon:
         engine_task = asyncio.create_task(self.runner.run(engine_stop) if self.runner else asyncio.Event().wait(), name="engine")
         status_task = asyncio.create_task(self._report_status(), name="status")
         scanner_task = asyncio.create_task(self.scanner.run() if self.scanner else asyncio.Event().wait(), name="scanner")
+        archive_stop = asyncio.Event()
+        archive_task = asyncio.create_task(
+            self.archiver.run(self.settings.lake.archive_interval_seconds, archive_stop) if self.archiver else asyncio.Event().wait(),
+            name="archive",
+        )
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
@@ -335,6 +350,14 @@ class Daemon:
                 log.error("could not flush everything to Redis in time", backlog=self.writer.backlog)
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
+            # The archive finishes the pass in hand and makes a last one over what was flushed;
+            # cut short, the next start's pass takes over from the cursors.
+            archive_stop.set()
+            if self.archiver is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(archive_task), _ARCHIVE_STOP_SECONDS)
+            archive_task.cancel()
+            await asyncio.gather(archive_task, return_exceptions=True)
             self._log_status()
 
     async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:

@@ -43,8 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", type=Path, help="settings file (default: config/tradebot.yaml or $TRADEBOT_CONFIG)")
 
     from bot.backtest.command import add_backtest_parser
+    from bot.lake.commands import add_lake_parsers
 
     add_backtest_parser(commands)
+    add_lake_parsers(commands)
 
     from bot.nightly.command import add_nightly_parsers
 
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.backtest.command import run_backtest_command
 
         return run_backtest_command(arguments)
+    if arguments.command in ("archive", "backfill"):
+        return _lake(arguments)
     if arguments.command in ("train", "scheduler"):
         from bot.nightly.command import run_scheduler_command, run_train_command
 
@@ -87,6 +91,18 @@ def _settings_or_exit(path: Path | None):
     except ConfigError as error:
         print(f"tradebot: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _lake(arguments: argparse.Namespace) -> int:
+    settings = _settings_or_exit(arguments.config)
+    configure_logging(settings.logging.level, settings.logging.format)
+    for secret in secret_values(settings):
+        register_secret(secret)
+    from bot.lake.commands import run_archive_command, run_backfill_command
+
+    if arguments.command == "archive":
+        return run_archive_command(settings)
+    return run_backfill_command(arguments, settings)
 
 
 def _status(arguments: argparse.Namespace) -> int:

@@ -52,6 +52,19 @@ class RedisKeys:
         """A stream auditing every gap found in the market data and how it was repaired."""
         return f"{self.namespace}:ingest:gaps"
 
+    # ---- the history lake's archive (docs/redis-layout.md, "Archive") ----
+
+    def archive_cursors(self) -> str:
+        """A hash: stream key -> id of the last entry stored in the lake's raw layer."""
+        return f"{self.namespace}:archive:cursors"
+
+    def archive_audit(self) -> str:
+        """A stream auditing entries that left a stream (trimmed) before they were archived."""
+        return f"{self.namespace}:archive:audit"
+
+    def archive_status(self) -> str:
+        """A hash with the archive's running totals and its last pass."""
+        return f"{self.namespace}:archive:status"
 
     # ---- the engine and its ledger (docs/redis-layout.md, "Engine and ledger") ----
 

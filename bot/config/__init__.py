@@ -17,12 +17,13 @@ from bot.config.loader import (
 from bot.config.sections import (
     ExchangeSettings,
     IngestSettings,
+    LakeSettings,
     LoggingSettings,
     MetricsSettings,
     RedisSettings,
     ReplayExchangeSettings,
 )
-from bot.config.settings import Settings, mask_url_password, secret_values
+from bot.config.settings import Settings, lake_root, mask_url_password, secret_values
 
 __all__ = [
     "CONFIG_PATH_VARIABLE",
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigProblem",
     "ExchangeSettings",
     "IngestSettings",
+    "LakeSettings",
     "LoggingSettings",
     "MetricsSettings",
     "ProblemKind",
@@ -38,6 +40,7 @@ __all__ = [
     "ReplayExchangeSettings",
     "Settings",
     "check_config",
+    "lake_root",
     "load_settings",
     "mask_url_password",
     "resolve_config_path",

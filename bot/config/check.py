@@ -10,7 +10,7 @@ from typing import TextIO
 
 from bot.config.errors import ConfigError
 from bot.config.loader import load_settings, resolve_config_path
-from bot.config.settings import Settings, mask_url_password
+from bot.config.settings import Settings, lake_root, mask_url_password
 
 EXIT_OK = 0
 EXIT_INVALID = 2  # the usual exit code for "bad usage or configuration"
@@ -69,4 +69,6 @@ def summarize_settings(settings: Settings) -> list[str]:
         f"replay exchange: {replay_line}",
         f"metrics: {f'http://{metrics.host}:{metrics.port}/metrics' if metrics.enabled else 'off'}",
         f"logging: {settings.logging.level} {settings.logging.format}",
+        f"history lake: {lake_root(settings)}, archive "
+        + (f"every {settings.lake.archive_interval_seconds:g} s" if settings.lake.archive_enabled else "off"),
     ]

@@ -280,3 +280,34 @@ class LoggingSettings(SectionModel):
     @classmethod
     def _level_any_case(cls, level: Any) -> Any:
         return level.upper() if isinstance(level, str) else level
+
+
+_URI_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://.+")
+
+
+class LakeSettings(SectionModel):
+    """The history lake (Parquet, docs/architecture.md "History lake") and its archive task."""
+
+    # A local path or a URI pyarrow/Hadoop understand (file:///srv/lake, s3://bucket/lake).
+    # None: <data_directory>/lake.
+    root: str | None = None
+    # The daemon's archive task moves closed klines, trades and aggTrades from the Redis streams
+    # into the raw layer. Off unless asked for, so a test or a throwaway run writes no files.
+    archive_enabled: bool = False
+    # How often it runs. It must run before the streams' MAXLEN trim reaches unarchived entries:
+    # at 1,000 trades/s a 1,000,000-entry stream holds ~16 minutes, so the default is well inside.
+    archive_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # Entries read from one stream per pass step (one Parquet file per date per step).
+    archive_batch_size: Annotated[int, Field(ge=100, le=1_000_000)] = 100_000
+
+    @field_validator("root")
+    @classmethod
+    def _root_is_path_or_uri(cls, root: str | None) -> str | None:
+        if root is None:
+            return None
+        root = root.strip()
+        if not root:
+            raise ValueError("must be a path or a URI such as s3://bucket/lake; leave it unset for <data_directory>/lake")
+        if "://" in root and not _URI_PATTERN.fullmatch(root):
+            raise ValueError(f"{root!r} is not a URI (scheme://location, e.g. s3://bucket/lake)")
+        return root.rstrip("/") or "/"

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
 from bot.config.sections import (
     ExchangeSettings,
     IngestSettings,
+    LakeSettings,
     LoggingSettings,
     MetricsSettings,
     RedisSettings,
@@ -38,9 +39,15 @@ class Settings(BaseModel):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nightly: NightlySettings = Field(default_factory=NightlySettings)
+
+
+def lake_root(settings: Settings) -> str:
+    """The history lake's root: `lake.root`, or `<data_directory>/lake` when unset."""
+    return settings.lake.root or str(Path(settings.data_directory) / "lake")
 
 
 def secret_values(settings: BaseModel) -> list[str]:

@@ -14,7 +14,7 @@ def tradebot(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_every_command():
     result = tradebot("--help")
     assert result.returncode == 0
-    for command in ("run", "exchange-sim", "status", "config"):
+    for command in ("run", "exchange-sim", "status", "config", "archive", "backfill"):
         assert command in result.stdout
 
 
