@@ -17,6 +17,7 @@ from bot.config.sections import (
     RedisSettings,
     ReplayExchangeSettings,
 )
+from bot.config.models import ModelSettings
 from bot.config.trading import EngineSettings, PaperSettings
 from bot.guards import GuardSettings
 from bot.risk import RiskSettings
@@ -37,6 +38,7 @@ class Settings(BaseModel):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
