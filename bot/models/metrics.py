@@ -37,5 +37,6 @@ class ModelMetrics:
     def refused(self, name: str) -> None:
         self.loads.labels(name, "refused").inc()
 
-    def value(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels or None) or 0.0
+    def value(self, metric: str, /, **labels: str) -> float:
+        """A sample's current value (0 when absent), for tests and the status command."""
+        return self.registry.get_sample_value(metric, labels or None) or 0.0
