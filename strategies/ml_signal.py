@@ -15,6 +15,8 @@ decision records show which model traded. HOLD also, saying why, while the featu
 before any model is loaded, when the model was trained on another bar interval, and when the model
 is stale: older than `max_model_age_minutes`, measured as the bar's close time minus the end of
 the model's training window (bar time, not the wall clock, so a backtest decides as live did).
+On data that lacks a column a feature needs (OHLCV-only files have no taker volumes), that
+feature stays unknown and the strategy holds, naming it.
 
 Where the model comes from (strategies are built by name, nothing is handed to them):
 - the daemon: `bot.models.holder.holder_for(model_name)`, which the daemon's ModelWatcher fills and
@@ -25,6 +27,8 @@ Where the model comes from (strategies are built by name, nothing is handed to t
 
 from __future__ import annotations
 
+import functools
+from decimal import Decimal
 from typing import ClassVar
 
 import numpy
@@ -79,17 +83,17 @@ class MlSignal(BarStrategy):
         self._max_age_ns = int(config.max_model_age_minutes * _NANOSECONDS_PER_MINUTE)
 
     def required_bars(self) -> int:
-        # An estimate for display: the longest window of the spec, plus the bar before it for
-        # returns. The real gate is in `evaluate`: every feature must be known.
-        periods = [getattr(definition, "period", None) or 1 for definition in FEATURE_SPEC.definitions]
-        return max(periods, default=1) + 1
+        return _warm_up_bars()
 
     def evaluate(self, bar: Kline) -> Signal:
         values = self.features.update(bar)  # every bar, model or not: a model loaded later finds them warm
         unknown = [name for name, value in values.items() if value is None]
         if unknown:
             shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-            return self.hold(bar, f"warming up: {shown} not known yet ({self.bars_seen} bars)")
+            if self.bars_seen <= self.warmup_bars:
+                return self.hold(bar, f"warming up: {shown} not known yet ({self.bars_seen}/{self.warmup_bars} bars)")
+            # Past the spec's warm-up: a feature whose input column the data lacks (e.g. no taker volumes).
+            return self.hold(bar, f"features unknown after warm-up: {shown} (does the data lack a column they need?)")
         model = self.holder.model  # read once: a swap between two bars never splits this decision
         if model is None:
             return self.hold(bar, f"no model {self.holder.name} loaded yet")
@@ -127,6 +131,27 @@ class MlSignal(BarStrategy):
         if predicted <= -minimum:
             return self.signal(bar, SignalAction.SELL, strength, f"{numbers} <= -{minimum:g}")
         return self.hold(bar, f"{numbers}, inside +/-{minimum:g}")
+
+
+@functools.cache
+def _warm_up_bars(limit: int = 10_000) -> int:
+    """Bars the feature spec needs before every feature is known, whatever the spec: counted by
+    feeding a scratch FeatureSet CONSTRUCTED bars (every optional column present, prices that move
+    both ways), so it follows the spec's windows without restating them here."""
+    features = FeatureSet(FEATURE_SPEC)
+    one_minute = 60_000_000_000
+    for index in range(limit):
+        close = Decimal(100 + (index * 7) % 11)
+        bar = Kline(
+            symbol="CONSTRUCTED", ts_event=(index + 1) * one_minute, ts_init=(index + 1) * one_minute, interval="1m",
+            open_time=index * one_minute, close_time=(index + 1) * one_minute - 1_000_000,
+            open=close, high=close + 1, low=close - 1, close=close, volume=Decimal(10 + index % 5),
+            quote_volume=Decimal(1000), trade_count=100 + index % 3, taker_buy_base_volume=Decimal(4 + index % 3),
+            taker_buy_quote_volume=Decimal(500), first_trade_id=index, last_trade_id=index, is_closed=True,
+        )
+        if all(value is not None for value in features.update(bar).values()):
+            return index  # bars before this one: the next bar after `index` bars is the first decided
+    raise ValueError(f"feature spec {FEATURE_SPEC.version}: some feature is still unknown after {limit} bars")
 
 
 STRATEGY = MlSignal

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.http.server import HttpServer
 from bot.engine.metrics import EngineMetrics
+from bot.models.metrics import ModelMetrics
 from bot.ingest.metrics import IngestMetrics
 
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -56,6 +57,11 @@ def metrics() -> IngestMetrics:
     engine.order("BUY", "FILLED")
     engine.fill("BUY")
     engine.decision_latency.series().observe(0.002)
+    models = ModelMetrics(metrics.registry)
+    models.loaded("signal", None, "20250924T020000Z", 0.01)
+    models.refused("signal")
+    models.age.labels("signal").set(3600)
+    models.stale.labels("signal").set(0)
     return metrics
 
 

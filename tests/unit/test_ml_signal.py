@@ -13,6 +13,7 @@ import pytest
 import xgboost
 
 from bot.domain.trading import SignalAction
+from bot.features.spec import FEATURE_SPEC
 from bot.models.holder import holder_for
 from bot.models.loader import LoadedModel, load_from_bytes
 from bot.strategy import StrategyConfigError, load_strategy
@@ -127,3 +128,16 @@ def test_parameters_are_checked_by_name():
         load_strategy("ml_signal", "BTCUSDT", {"threshold": 1.5})
     with pytest.raises(StrategyConfigError, match="parameter model_directory: .*cannot read the model version"):
         load_strategy("ml_signal", "BTCUSDT", {"model_directory": "/nonexistent/signal/20250101T000000Z"})
+
+
+def test_on_data_without_taker_volumes_it_holds_and_names_the_unknown_feature(classifier):
+    from market_files import OHLCV_ONLY, recorded_klines
+
+    holder_for("unit-ohlcv").swap(classifier)
+    strategy = load_strategy("ml_signal", "BTCUSDT", {"model_name": "unit-ohlcv"})
+    signals = [strategy.on_bar(bar) for bar in recorded_klines(OHLCV_ONLY)]
+    taker_features = [name for name in FEATURE_SPEC.names if "taker" in name]
+    assert len(signals) > strategy.warmup_bars + 100 and taker_features
+    assert all(signal.action is SignalAction.HOLD for signal in signals)
+    assert signals[-1].reason.startswith(f"features unknown after warm-up: {taker_features[0]}")
+    assert signals[strategy.warmup_bars - 1].reason.startswith("warming up: ")
