@@ -41,6 +41,9 @@ from bot.ingest.service import IngestService, IngestSettings
 from bot.lake.archive import StreamArchiver
 from bot.lake.layout import LakeLayout
 from bot.lake.writer import RawWriter
+from bot.models.metrics import ModelMetrics
+from bot.models.registry import ModelRegistry
+from bot.models.watcher import ModelWatcher, hot_loaded_models
 from bot.sim.exchange import ReplayExchange
 from bot.sim.settings import ReplaySettings
 
@@ -172,6 +175,8 @@ class Daemon:
         self.clock = clock or WallClock()
         self.metrics = metrics or IngestMetrics()
         self.engine_metrics = EngineMetrics(self.metrics.registry)
+        self.model_metrics = ModelMetrics(self.metrics.registry)
+        self.model_watchers: list[ModelWatcher] = []
         self.runner: EngineRunner | None = None
         self.scanner: ScannerService | None = None
         self.service: IngestService | None = None
@@ -236,6 +241,8 @@ class Daemon:
                     self.metrics, self.book_listener,
                 )
             if rules is not None:
+                # Models first: the engine's first bars already see the current version.
+                self.model_watchers = await self._model_watchers(client, keys)
                 self.runner = await self._engine(client, keys, rules)
             if settings.lake.archive_enabled:
                 self.archiver = StreamArchiver(
@@ -290,6 +297,22 @@ class Daemon:
         except RestError as error:
             raise StartupError(f"the engine needs the exchange's symbol rules and could not fetch exchangeInfo: {error}") from None
 
+    async def _model_watchers(self, client: redis.Redis, keys: RedisKeys) -> list[ModelWatcher]:
+        """One watcher per model an ml_signal strategy hot-loads, each with its initial load done."""
+        settings = self.settings
+        root = settings.models.root_under(settings.data_directory)
+        alerts = RedisAlertStream(client, keys.alerts())
+        watchers = []
+        for name in hot_loaded_models(settings.engine.strategies):
+            watcher = ModelWatcher(
+                name, ModelRegistry(root), client, keys, alerts, self.model_metrics, settings.models, self.clock,
+            )
+            await watcher.start()
+            log.info("model watcher ready", model=name, version=watcher.version, registry=str(root),
+                     channel=watcher.channel, poll_seconds=settings.models.poll_seconds)
+            watchers.append(watcher)
+        return watchers
+
     async def _engine(self, client: redis.Redis, keys: RedisKeys, rules: dict[str, SymbolRules]) -> EngineRunner:
         settings = self.settings
         ledger = RedisLedger(client, keys, settings.engine.consumer_group)
@@ -323,6 +346,7 @@ class Daemon:
             name="archive",
         )
         stop_task = asyncio.create_task(stop.wait(), name="stop")
+        model_tasks = [asyncio.create_task(watcher.run(), name=f"model-watcher-{watcher.name}") for watcher in self.model_watchers]
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
             stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
@@ -341,9 +365,9 @@ class Daemon:
             engine_task.cancel()
             await asyncio.gather(engine_task, return_exceptions=True)
             log.info("stopping: flushing what was received to Redis")
-            for task in (ingest_task, status_task, stop_task, scanner_task):
+            for task in (ingest_task, status_task, stop_task, scanner_task, *model_tasks):
                 task.cancel()
-            await asyncio.gather(ingest_task, status_task, stop_task, scanner_task, return_exceptions=True)
+            await asyncio.gather(ingest_task, status_task, stop_task, scanner_task, *model_tasks, return_exceptions=True)
             try:
                 await asyncio.wait_for(self.writer.drained(), _DRAIN_TIMEOUT_SECONDS)
             except TimeoutError:

@@ -14,6 +14,7 @@ from bot.config.loader import (
     load_settings,
     resolve_config_path,
 )
+from bot.config.models import ModelSettings
 from bot.config.sections import (
     ExchangeSettings,
     IngestSettings,
@@ -35,6 +36,7 @@ __all__ = [
     "LakeSettings",
     "LoggingSettings",
     "MetricsSettings",
+    "ModelSettings",
     "ProblemKind",
     "RedisSettings",
     "ReplayExchangeSettings",

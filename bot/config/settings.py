@@ -19,6 +19,7 @@ from bot.config.sections import (
     ReplayExchangeSettings,
 )
 from bot.config.nightly import NightlySettings
+from bot.config.models import ModelSettings
 from bot.config.trading import EngineSettings, PaperSettings
 from bot.guards import GuardSettings
 from bot.risk import RiskSettings
@@ -40,6 +41,7 @@ class Settings(BaseModel):
     paper: PaperSettings = Field(default_factory=PaperSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nightly: NightlySettings = Field(default_factory=NightlySettings)

@@ -16,6 +16,7 @@ from bot.http.server import HttpServer
 from bot.engine.metrics import EngineMetrics
 from bot.nightly.metrics import NightlyMetrics
 from bot.nightly.report import NightlyReport
+from bot.models.metrics import ModelMetrics
 from bot.ingest.metrics import IngestMetrics
 
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -63,6 +64,11 @@ def metrics() -> IngestMetrics:
         rows={"features": 8_638}, model_name="signal", model_version="20231114T221320Z", promoted=True,
         current_version="20231114T221320Z", current_trained_until_ms=1_699_990_000_000,
     ))
+    models = ModelMetrics(metrics.registry)
+    models.loaded("signal", None, "20250924T020000Z", 0.01)
+    models.refused("signal")
+    models.age.labels("signal").set(3600)
+    models.stale.labels("signal").set(0)
     return metrics
 
 

@@ -33,7 +33,7 @@ REFUSAL = (
 def test_each_strategy_names_what_it_needs() -> None:
     needs = {name: required_kline_fields(name) for name in available_strategies()}
     assert needs == {
-        "breakout": frozenset(), "ema_cross": frozenset(), "rsi_reversion": frozenset(), "sma_cross": frozenset(),
+        "breakout": frozenset(), "ema_cross": frozenset(), "ml_signal": frozenset(), "rsi_reversion": frozenset(), "sma_cross": frozenset(),
         "taker_flow": frozenset({"taker_buy_base_volume"}),
     }
     with pytest.raises(StrategyConfigError, match="unknown strategy 'nope'"):

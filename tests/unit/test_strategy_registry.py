@@ -23,12 +23,12 @@ def error_of(name: str, parameters: dict[str, object] | None = None) -> Strategy
 
 
 def test_available_strategies_are_the_modules_of_the_package() -> None:
-    assert available_strategies() == ("breakout", "ema_cross", "rsi_reversion", "sma_cross", "taker_flow")
+    assert available_strategies() == ("breakout", "ema_cross", "ml_signal", "rsi_reversion", "sma_cross", "taker_flow")
 
 
 @pytest.mark.parametrize("name", ["foo", "", "../bot", "os", "strategies.sma_cross", "sma_cross.py", "SMA_CROSS", "__init__"])
 def test_an_unknown_name_lists_the_available_ones(name: str) -> None:
-    assert str(error_of(name)) == f"unknown strategy {name!r} (available: breakout, ema_cross, rsi_reversion, sma_cross, taker_flow)"
+    assert str(error_of(name)) == f"unknown strategy {name!r} (available: breakout, ema_cross, ml_signal, rsi_reversion, sma_cross, taker_flow)"
 
 
 @pytest.mark.parametrize(
