@@ -27,7 +27,13 @@ from bot.features.averages import (
 )
 from bot.features.bands import BollingerBands
 from bot.features.bar_time import day_of_week, hour_of_day
-from bot.features.rolling import LogReturn, PeriodReturn, RollingVolatility, VolumeZScore, taker_buy_share
+from bot.features.rolling import (
+    LogReturn,
+    PeriodReturn,
+    RollingVolatility,
+    VolumeZScore,
+    taker_buy_share,
+)
 from bot.features.wilder import AverageTrueRange, RelativeStrengthIndex
 
 
