@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_nightly_parsers(commands)
 
+    from bot.features_command import add_features_parser
+
+    add_features_parser(commands)
+
     config = commands.add_parser("config", help="settings commands")
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     check = config_commands.add_parser("check", help="validate a settings file and the TRADEBOT_* environment, then exit")
@@ -76,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "train":
             return run_train_command(arguments, _settings_or_exit)
         return run_scheduler_command(arguments, _settings_or_exit, _run_until_signal)
+    if arguments.command == "features":
+        from bot.features_command import run_features_command
+
+        return run_features_command(arguments)
     if arguments.command == "exchange-sim":
         return _exchange_sim(arguments)
     if arguments.command == "status":

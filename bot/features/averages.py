@@ -69,3 +69,34 @@ class ExactMovingSum:
         if len(window) == self.period:
             self.value = self._sum
         return self.value
+
+
+class MovingAverageConvergenceDivergence:
+    """MACD: EMA(fast) - EMA(slow) of closes, its `signal`-period EMA (SMA-seeded over the first
+    `signal` MACD values) and the histogram MACD - signal. `value` is the MACD line, `signal_value`
+    and `histogram` the other two; each None until it can be computed (MACD after `slow` closes,
+    signal and histogram after `slow + signal - 1`).
+
+    TA-Lib seeds the fast EMA later (aligned with the slow one), so the first values differ from
+    TA-Lib's; the difference shrinks by (1 - 2/(fast+1)) per bar and is gone long before the
+    1,000-bar warm-up the parity tests allow."""
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        if require_period(fast) >= require_period(slow):
+            raise ValueError(f"MACD needs a fast period below the slow one, got fast {fast} and slow {slow}")
+        self._fast = ExponentialMovingAverage(fast)
+        self._slow = ExponentialMovingAverage(slow)
+        self._signal = ExponentialMovingAverage(signal)
+        self.value: float | None = None
+        self.signal_value: float | None = None
+        self.histogram: float | None = None
+
+    def update(self, close: float) -> float | None:
+        fast = self._fast.update(close)
+        slow = self._slow.update(close)
+        if fast is not None and slow is not None:
+            self.value = fast - slow
+            self.signal_value = self._signal.update(self.value)
+            if self.signal_value is not None:
+                self.histogram = self.value - self.signal_value
+        return self.value

@@ -8,16 +8,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bot.domain.events import Kline
-from bot.features.rolling import log_return, taker_buy_share, zscore
+from bot.features.rolling import log_return, zscore
 from bot.features.spec import (
     FEATURE_SPEC,
+    PER_BAR_KINDS,
     BarInputs,
     FeatureDefinition,
     FeatureKind,
     FeatureSpec,
+    bar_feature,
+    require_parameters,
 )
 from bot.features.wilder import rsi_from_averages, true_range
-from bot.features.window import mean, sample_std
+from bot.features.window import mean, population_std
 
 Series = list[float | None]
 
@@ -39,6 +42,10 @@ def _smoothed(values: Sequence[float], period: int, alpha: float) -> Series:
     return series
 
 
+def _ema(values: Sequence[float], period: int) -> Series:
+    return _smoothed(values, period, 2.0 / (period + 1))
+
+
 def _wilder(values: Sequence[float], period: int) -> Series:
     series: Series = [None] * len(values)
     if len(values) < period:
@@ -51,55 +58,71 @@ def _wilder(values: Sequence[float], period: int) -> Series:
     return series
 
 
+def _shifted(series: Series, count: int) -> Series:
+    """`series` computed over values[count:], placed back on the bars' positions."""
+    return [None] * count + series
+
+
 def _rsi(closes: Sequence[float], period: int) -> Series:
     changes = [closes[index] - closes[index - 1] for index in range(1, len(closes))]
     gains = _wilder([max(change, 0.0) for change in changes], period)
     losses = _wilder([max(-change, 0.0) for change in changes], period)
     rsi = [None if gain is None or loss is None else rsi_from_averages(gain, loss) for gain, loss in zip(gains, losses)]
-    return [None, *rsi] if closes else []
+    return _shifted(rsi, 1) if closes else []
+
+
+def _macd(closes: Sequence[float], definition: FeatureDefinition) -> Series:
+    assert definition.fast is not None and definition.slow is not None and definition.signal is not None
+    fast, slow = _ema(closes, definition.fast), _ema(closes, definition.slow)
+    line = [None if f is None or s is None else f - s for f, s in zip(fast, slow)]
+    if definition.output == "macd":
+        return line
+    known = [value for value in line if value is not None]  # the line exists from bar `slow` on
+    signal = _shifted(_ema(known, definition.signal), len(line) - len(known))
+    if definition.output == "signal":
+        return signal
+    return [None if value is None or average is None else value - average for value, average in zip(line, signal)]
+
+
+def _bollinger(closes: Sequence[float], definition: FeatureDefinition) -> Series:
+    assert definition.period is not None and definition.deviations is not None
+    deviations = definition.deviations
+    if definition.output == "middle":
+        return _window_series(closes, definition.period, mean)
+    sign = 1.0 if definition.output == "upper" else -1.0
+    return _window_series(closes, definition.period, lambda window: mean(window) + sign * (deviations * population_std(window)))
 
 
 def _feature(definition: FeatureDefinition, bars: Sequence[BarInputs]) -> Series:
+    require_parameters(definition)
     closes = [bar.close for bar in bars]
     kind, period = definition.kind, definition.period or 0
+    if kind in PER_BAR_KINDS:
+        return [bar_feature(kind, bar) for bar in bars]
+    if kind is FeatureKind.RETURN:
+        return [None if index < period else closes[index] / closes[index - period] - 1.0 for index in range(len(closes))]
     if kind is FeatureKind.LOG_RETURN:
         return [None if index == 0 else log_return(closes[index], closes[index - 1]) for index in range(len(closes))]
     if kind is FeatureKind.SMA:
         return _window_series(closes, period, mean)
     if kind is FeatureKind.EMA:
-        return _smoothed(closes, period, 2.0 / (period + 1))
+        return _ema(closes, period)
+    if kind is FeatureKind.MACD:
+        return _macd(closes, definition)
     if kind is FeatureKind.RSI:
         return _rsi(closes, period)
     if kind is FeatureKind.ATR:
         ranges = [true_range(bar.high, bar.low, None if index == 0 else bars[index - 1].close) for index, bar in enumerate(bars)]
         return _wilder(ranges, period)
-    if kind is FeatureKind.HIGHEST_HIGH:
-        return _window_series([bar.high for bar in bars], period, max)
-    if kind is FeatureKind.LOWEST_LOW:
-        return _window_series([bar.low for bar in bars], period, min)
+    if kind is FeatureKind.BOLLINGER:
+        return _bollinger(closes, definition)
     if kind is FeatureKind.VOLATILITY:
         returns = [log_return(closes[index], closes[index - 1]) for index in range(1, len(closes))]
-        return [None, *_window_series(returns, period, sample_std)] if closes else []
+        return _shifted(_window_series(returns, period, population_std), 1) if closes else []
     if kind is FeatureKind.VOLUME_ZSCORE:
         volumes = [bar.volume for bar in bars]
         return _window_series(volumes, period, lambda window: zscore(window[-1], list(window)))
-    if kind is FeatureKind.TAKER_BUY_RATIO:
-        return _taker_buy_ratio(bars, period)
     raise ValueError(f"feature {definition.name}: unknown kind {kind!r}")
-
-
-def _taker_buy_ratio(bars: Sequence[BarInputs], period: int) -> Series:
-    """The mean share over each full window; a window holding a bar without taker data has none."""
-    shares = [
-        None if bar.taker_buy_base_volume is None else taker_buy_share(bar.taker_buy_base_volume, bar.volume)
-        for bar in bars
-    ]
-    series: Series = []
-    for end in range(1, len(shares) + 1):
-        window = shares[max(0, end - period):end]
-        known = [share for share in window if share is not None]
-        series.append(mean(known) if end >= period and len(known) == period else None)
-    return series
 
 
 def compute_features_batch(bars: Sequence[Kline], spec: FeatureSpec = FEATURE_SPEC) -> list[dict[str, float | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from bot.features.window import finite, mean, require_period, sample_std
+from bot.features.window import finite, mean, population_std, require_period
 
 
 class HighestHigh:
@@ -62,9 +62,28 @@ class LogReturn:
         return self.value
 
 
+class PeriodReturn:
+    """close / close `period` bars ago - 1 (TA-Lib's ROCR - 1, computed the same way: the ratio
+    first, then minus one); None until `period + 1` closes were seen."""
+
+    def __init__(self, period: int) -> None:
+        self.period = require_period(period)
+        self._closes: deque[float] = deque(maxlen=self.period + 1)
+        self.value: float | None = None
+
+    def update(self, close: float) -> float | None:
+        finite((close,))
+        if close <= 0.0:
+            raise ValueError(f"a return needs positive prices, got {close!r}")
+        self._closes.append(close)
+        if len(self._closes) > self.period:
+            self.value = close / self._closes[0] - 1.0
+        return self.value
+
+
 class RollingVolatility:
-    """Sample standard deviation (ddof=1) of the last `period` log returns, per bar (not
-    annualised). Needs `period + 1` closes."""
+    """Population standard deviation (ddof=0, TA-Lib's STDDEV) of the last `period` log returns,
+    per bar (not annualised). Needs `period + 1` closes."""
 
     def __init__(self, period: int = 20) -> None:
         self.period = require_period(period, minimum=2)
@@ -77,20 +96,20 @@ class RollingVolatility:
         if change is not None:
             self._window.append(change)
             if len(self._window) == self.period:
-                self.value = sample_std(self._window)
+                self.value = population_std(self._window)
         return self.value
 
 
 def zscore(value: float, window: deque[float] | list[float]) -> float:
-    """How many sample standard deviations `value` lies from the window's mean; 0 when the
+    """How many population standard deviations `value` lies from the window's mean; 0 when the
     window does not vary (a flat market is not a surprise)."""
-    spread = sample_std(window)
+    spread = population_std(window)
     return 0.0 if spread == 0.0 else (value - mean(window)) / spread
 
 
 class VolumeZScore:
     """Z-score of the current bar's volume against the last `period` volumes, the current one
-    included (pandas' `(v - v.rolling(n).mean()) / v.rolling(n).std()`)."""
+    included, with the population std (pandas' `(v - v.rolling(n).mean()) / v.rolling(n).std(ddof=0)`)."""
 
     def __init__(self, period: int = 20) -> None:
         self.period = require_period(period, minimum=2)

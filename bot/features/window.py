@@ -16,11 +16,13 @@ def mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-def sample_std(values: Sequence[float]) -> float:
-    """Standard deviation with Bessel's correction (ddof=1, pandas' default), two-pass for
-    accuracy. Needs at least two values."""
+def population_std(values: Sequence[float]) -> float:
+    """Standard deviation over the window itself (ddof=0: TA-Lib's STDDEV and BBANDS, numpy's
+    default), two-pass (deviations from an fsum mean, summed with fsum) rather than TA-Lib's
+    mean-of-squares minus square-of-mean, which cancels catastrophically when the spread is
+    small next to the level (a 20-bar std of a few dollars on a 110,000 dollar price)."""
     centre = mean(values)
-    return math.sqrt(math.fsum((value - centre) ** 2 for value in values) / (len(values) - 1))
+    return math.sqrt(math.fsum((value - centre) ** 2 for value in values) / len(values))
 
 
 def require_period(period: int, minimum: int = 1) -> int:

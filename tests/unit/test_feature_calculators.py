@@ -11,15 +11,22 @@ import pytest
 from market_files import BTC_2020, BTC_2025, ETH_2025, recorded_klines
 from pandas_reference import bars_frame, seeded_ewm, wilder_atr, wilder_rsi
 
-from bot.features.averages import ExponentialMovingAverage, SimpleMovingAverage
+from bot.features.averages import (
+    ExponentialMovingAverage,
+    MovingAverageConvergenceDivergence,
+    SimpleMovingAverage,
+)
+from bot.features.bands import BollingerBands
 from bot.features.rolling import (
     HighestHigh,
     LogReturn,
     LowestLow,
+    PeriodReturn,
     RollingVolatility,
     VolumeZScore,
 )
 from bot.features.wilder import AverageTrueRange, RelativeStrengthIndex
+from bot.features.window import population_std
 
 FILES = [BTC_2025, BTC_2020, ETH_2025]
 
@@ -68,9 +75,10 @@ def test_rolling_features_match_pandas(file_name: str) -> None:
     for period in (5, 20):
         assert_series_close(incremental(HighestHigh(period), [data.high]), data.high.rolling(period).max())
         assert_series_close(incremental(LowestLow(period), [data.low]), data.low.rolling(period).min())
-        assert_series_close(incremental(RollingVolatility(period), [data.close]), returns.rolling(period).std())
+        assert_series_close(incremental(PeriodReturn(period), [data.close]), data.close / data.close.shift(period) - 1)
+        assert_series_close(incremental(RollingVolatility(period), [data.close]), returns.rolling(period).std(ddof=0))
         volume = data.volume
-        zscore = (volume - volume.rolling(period).mean()) / volume.rolling(period).std()
+        zscore = (volume - volume.rolling(period).mean()) / volume.rolling(period).std(ddof=0)
         assert_series_close(incremental(VolumeZScore(period), [volume]), zscore)
 
 
@@ -94,7 +102,18 @@ def test_constructed_values_worked_by_hand() -> None:
     assert atr.update(14.0, 13.0, 13.5) == 2.5  # |13 - 14.5| = 1.5; (3.5 * 1 + 1.5) / 2
     volume = VolumeZScore(3)
     assert [volume.update(4.0) for _ in range(3)][-1] == 0.0  # a flat window is no surprise
-    assert volume.update(10.0) == pytest.approx((10 - 6) / math.sqrt(12))
+    assert volume.update(10.0) == pytest.approx((10 - 6) / math.sqrt(8))  # population std of 4, 4, 10
+    assert population_std([1.0, 3.0]) == 1.0
+    change = PeriodReturn(2)
+    assert [change.update(value) for value in (100.0, 50.0, 110.0, 55.0)] == [None, None, 110.0 / 100.0 - 1, 55.0 / 50.0 - 1]
+    bands = BollingerBands(2, 3.0)  # mean 2, population std 1 -> 2 +/- 3
+    assert bands.update(1.0) is None and bands.update(3.0) == 2.0 and (bands.upper, bands.lower) == (5.0, -1.0)
+    macd = MovingAverageConvergenceDivergence(1, 2, 2)  # EMA(1) is the close itself
+    assert macd.update(10.0) is None
+    assert macd.update(12.0) == 1.0 and macd.signal_value is None  # EMA(2) seeded with 11
+    # EMA(2): 11 + 2/3 * (15 - 11) = 13.666...; line 15 - 13.666 = 1.333; signal seeded mean(1, 1.333)
+    assert macd.update(15.0) == pytest.approx(4 / 3)
+    assert macd.signal_value == pytest.approx(7 / 6) and macd.histogram == pytest.approx(4 / 3 - 7 / 6)
     returns = LogReturn()
     assert returns.update(100.0) is None and returns.update(110.0) == pytest.approx(math.log(1.1))
 
@@ -104,6 +123,12 @@ def test_calculators_refuse_bad_input() -> None:
         SimpleMovingAverage(0)
     with pytest.raises(ValueError, match="at least 2"):
         RollingVolatility(1)
+    with pytest.raises(ValueError, match="fast period below the slow one"):
+        MovingAverageConvergenceDivergence(26, 12, 9)
+    with pytest.raises(ValueError, match="deviations must be a positive number"):
+        BollingerBands(20, 0.0)
+    with pytest.raises(ValueError, match="positive prices"):
+        PeriodReturn(1).update(0.0)
     with pytest.raises(ValueError, match="finite"):
         ExponentialMovingAverage(3).update(math.nan)
     with pytest.raises(ValueError, match="below its low"):
