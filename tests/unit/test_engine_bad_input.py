@@ -50,7 +50,7 @@ def test_an_unknown_strategy_name_is_one_line_naming_the_key_and_the_choices(tmp
         load_settings(path, {})
     message = str(error.value)
     assert "\n" not in message and "tradebot.yaml: engine.strategies[0]: " in message
-    assert "unknown strategy 'sma_crosss' (available: breakout, ema_cross, rsi_reversion, sma_cross, taker_flow)" in message
+    assert "unknown strategy 'sma_crosss' (available: breakout, ema_cross, ml_signal, rsi_reversion, sma_cross, taker_flow)" in message
 
 
 def test_a_bad_strategy_parameter_names_the_strategy_the_parameter_and_the_reason(tmp_path):
