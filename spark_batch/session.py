@@ -33,7 +33,7 @@ _COMMON_SETTINGS = {
 }
 
 _LOCAL_SETTINGS = {
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
     "spark.driver.host": "127.0.0.1",

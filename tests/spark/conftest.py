@@ -19,3 +19,20 @@ def spark() -> Iterator:
     session = build_session(app_name="tradebot-tests")
     yield session
     session.stop()
+
+
+# PySpark 4.3 warns that it does not fully support pandas 3 on every Arrow conversion; the
+# parity tests below are what checks the conversions, so the repeated notice is noise here.
+_PYSPARK_PANDAS_NOTICES = (
+    "ignore:PySpark does not yet fully support pandas:FutureWarning",
+    "ignore:The copy keyword is deprecated:DeprecationWarning",
+    "ignore:The copy keyword is deprecated",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            for notice in _PYSPARK_PANDAS_NOTICES:
+                item.add_marker(pytest.mark.filterwarnings(notice))
