@@ -71,7 +71,7 @@ def test_feature_frame_non_talib_features_follow_their_definitions():
     assert frame["taker_buy_ratio"].iloc[-1] == bars["taker_buy_base_volume"].iloc[-1] / bars["volume"].iloc[-1]
     opened = pd.to_datetime(bars["open_time_ms"], unit="ms", utc=True)
     assert frame["hour_of_day"].tolist() == opened.dt.hour.astype(float).tolist()
-    assert frame["day_of_week"].tolist() == opened.dt.dayofweek.astype(float).tolist()
+    assert frame["day_of_week"].tolist() == opened.dt.day_of_week.astype(float).tolist()
     assert frame["trade_count"].tolist() == bars["trade_count"].tolist()
 
 
