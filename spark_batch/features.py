@@ -25,7 +25,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from spark_batch.clean import PARTITION_COLUMNS, clean_klines, write_partitions
+from spark_batch.clean import clean_klines, write_partitions
 from spark_batch.feature_frame import EPOCH_WEEKDAY, MILLISECONDS_PER_DAY, MILLISECONDS_PER_HOUR, recursive_features
 from spark_batch.lake import LakeFileSystem, layer_path, list_partitions, read_errors_named
 from spark_batch.spec_table import FEATURE_SPEC_VERSION, FEATURE_TABLE, RECURSIVE_KINDS, FeatureRow

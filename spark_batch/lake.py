@@ -145,8 +145,16 @@ def read_errors_named(paths: Sequence[str]):
     try:
         yield
     except (CapturedException, Py4JJavaError) as error:
-        message = str(error)
-        found = _FILE_IN_MESSAGE.findall(message)
-        path = next((candidate for candidate in found if candidate.endswith(".parquet")), found[0] if found else ", ".join(paths))
-        first_line = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
-        raise LakeError(path, f"cannot be read as Parquet ({first_line[:300]})") from error
+        raise _named_read_error(str(error), paths) from error
+
+
+def _named_read_error(message: str, paths: Sequence[str]) -> LakeError:
+    """The file and the root cause out of Spark's message (a Java stack trace for Py4J errors):
+    the last "Caused by:" line is the reader's own words, e.g. "... is not a Parquet file"."""
+    found = [candidate.rstrip(".").replace(":///", ":/", 1) for candidate in _FILE_IN_MESSAGE.findall(message)]
+    path = next((candidate for candidate in found if candidate.endswith(".parquet")), found[0] if found else ", ".join(paths))
+    causes = [line.strip()[len("Caused by:"):].strip() for line in message.splitlines() if line.strip().startswith("Caused by:")]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    cause = causes[-1] if causes else next((line for line in lines if path in line), lines[0] if lines else "unknown error")
+    cause = re.sub(r"^[\w.$]+(Exception|Error): ", "", cause.replace(":///", ":/")).replace(path, "the file")
+    return LakeError(path, f"cannot be read as Parquet ({cause[:300]})")

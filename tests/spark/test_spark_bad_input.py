@@ -55,7 +55,7 @@ def test_a_partition_whose_file_holds_no_rows_is_refused_by_name(spark, one_day_
 def test_a_file_that_is_not_parquet_is_refused_by_name(spark, one_day_lake):
     corrupt = _partition(one_day_lake, "2025-09-23") / "rest-1758585600000-1758585660000.parquet"
     corrupt.write_text("open_time_ms,open\n1758585600000,112000.0\n")
-    with pytest.raises(LakeError, match="cannot be read as Parquet") as caught:
+    with pytest.raises(LakeError, match=r"cannot be read as Parquet \(the file is not a Parquet file") as caught:
         build_features(spark, str(one_day_lake))
     assert caught.value.path.endswith(str(corrupt))
     assert str(corrupt) in str(caught.value)
