@@ -15,6 +15,7 @@ from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import SparkSession
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from bot.sim.source import KLINE_INTERVAL_MS
 from spark_batch.errors import LakeError
 
 RAW_KLINES_SCHEMA = StructType(
@@ -35,19 +36,12 @@ RAW_KLINES_SCHEMA = StructType(
     ]
 )
 
-# Fixed-length kline intervals in ms (as bot.sim.source.KLINE_INTERVAL_MS; "1M" has no fixed length).
-INTERVAL_MILLISECONDS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-}
-
-
 def interval_milliseconds(interval: str) -> int:
+    """The project's one table of fixed-length kline intervals ("1M" has no fixed length)."""
     try:
-        return INTERVAL_MILLISECONDS[interval]
+        return KLINE_INTERVAL_MS[interval]
     except KeyError:
-        raise ValueError(f"interval must be one of {', '.join(INTERVAL_MILLISECONDS)}, got {interval!r}") from None
+        raise ValueError(f"interval must be one of {', '.join(KLINE_INTERVAL_MS)}, got {interval!r}") from None
 
 
 LAYER_DIRECTORIES = {"raw": "raw/klines", "clean": "clean/klines", "features": "features"}
