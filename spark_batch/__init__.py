@@ -1,5 +1,6 @@
 """PySpark batch jobs: history lake -> features -> labels -> XGBoost training -> model registry.
 
-Not written yet (the nightly pipeline issue). They will read the history that `bot.ingest`
-records in Redis, archived to Parquet, and share their feature definitions with the daemon.
+Written so far: the session (`session`), raw -> clean klines (`clean`), clean -> features
+(`features`, with the single-process peer `feature_frame`). The same jobs run in local mode and,
+unchanged, on a cluster master; see docs/architecture.md, "Nightly batch".
 """
