@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bot.features.wilder import rsi_from_averages
 from spark_batch.spec_table import FEATURE_TABLE, RECURSIVE_KINDS, FeatureRow
 
 _CHUNK_ROWS = 65_536  # sliding-window rows per block: bounds memory to ~ chunk * period floats
@@ -54,19 +55,11 @@ def wilder_average(values: Sequence[float], period: int) -> list[float]:
     return _seeded(values, period, lambda current, value: (current * (period - 1) + value) / period)
 
 
-def _rsi_from_averages(average_gain: float, average_loss: float) -> float:
-    # The daemon's convention (bot.features.wilder.rsi_from_averages): no losses -> 100, no
-    # movement at all -> 50.
-    if average_loss == 0.0:
-        return 50.0 if average_gain == 0.0 else 100.0
-    return 100.0 - 100.0 / (1.0 + average_gain / average_loss)
-
-
 def relative_strength_index(closes: Sequence[float], period: int) -> list[float]:
     changes = [closes[index] - closes[index - 1] for index in range(1, len(closes))]
     gains = wilder_average([max(change, 0.0) for change in changes], period)
     losses = wilder_average([max(-change, 0.0) for change in changes], period)
-    rsi = [math.nan if math.isnan(gain) else _rsi_from_averages(gain, loss) for gain, loss in zip(gains, losses)]
+    rsi = [math.nan if math.isnan(gain) else rsi_from_averages(gain, loss) for gain, loss in zip(gains, losses)]
     return [math.nan, *rsi] if closes else []
 
 

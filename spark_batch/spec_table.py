@@ -1,9 +1,9 @@
-"""The feature table this package computes: contract A of issue 5 (feature spec v3), in order.
+"""The feature table this package computes, derived from the daemon's feature spec
+(`bot.features.spec.FEATURE_SPEC`): one definition, two engines.
 
-WHY a local table: `bot.features.spec` is being rewritten to version 3 in parallel. Once it lands,
-`FEATURE_TABLE` and `FEATURE_SPEC_VERSION` should be derived from `FEATURE_SPEC` (its ordered
-definitions: name, kind, parameters; and its version) so there is again one definition; nothing
-else in spark_batch names a feature or a period, everything reads them from here.
+Spark and the pandas frame work on flat rows (name, kind, parameters); the spec's multi-output
+kinds (MACD, Bollinger: one definition per output column) become one kind per output here, e.g.
+`macd_signal`, `bb_upper`. Nothing else in spark_batch names a feature or a period.
 """
 
 from __future__ import annotations
@@ -12,6 +12,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
+from bot.features.spec import FEATURE_SPEC, FeatureDefinition, FeatureKind, FeatureSpec
+
+_OUTPUT_KINDS = {
+    (FeatureKind.MACD, "macd"): "macd", (FeatureKind.MACD, "signal"): "macd_signal",
+    (FeatureKind.MACD, "histogram"): "macd_hist",
+    (FeatureKind.BOLLINGER, "upper"): "bb_upper", (FeatureKind.BOLLINGER, "middle"): "bb_middle",
+    (FeatureKind.BOLLINGER, "lower"): "bb_lower",
+}
+_PARAMETERS = ("period", "fast", "slow", "signal", "deviations")
+
 
 class FeatureRow(NamedTuple):
     name: str
@@ -19,38 +29,22 @@ class FeatureRow(NamedTuple):
     parameters: Mapping[str, int | float]
 
 
-def _row(name: str, kind: str, **parameters: int | float) -> FeatureRow:
-    return FeatureRow(name, kind, MappingProxyType(dict(parameters)))
+def feature_row(definition: FeatureDefinition) -> FeatureRow:
+    if definition.kind in (FeatureKind.MACD, FeatureKind.BOLLINGER):
+        kind = _OUTPUT_KINDS[(definition.kind, definition.output)]
+    else:
+        kind = definition.kind.value
+    parameters = {name: getattr(definition, name) for name in _PARAMETERS if getattr(definition, name) is not None}
+    return FeatureRow(definition.name, kind, MappingProxyType(parameters))
 
 
-FEATURE_SPEC_VERSION = "3"
+def feature_table(spec: FeatureSpec = FEATURE_SPEC) -> tuple[FeatureRow, ...]:
+    return tuple(feature_row(definition) for definition in spec.definitions)
 
-FEATURE_TABLE: tuple[FeatureRow, ...] = (
-    _row("ret_1", "return", period=1),
-    _row("ret_5", "return", period=5),
-    _row("ret_15", "return", period=15),
-    _row("log_return", "log_return"),
-    _row("sma_5", "sma", period=5),
-    _row("sma_10", "sma", period=10),
-    _row("ema_12", "ema", period=12),
-    _row("ema_26", "ema", period=26),
-    _row("macd", "macd", fast=12, slow=26, signal=9),
-    _row("macd_signal", "macd_signal", fast=12, slow=26, signal=9),
-    _row("macd_hist", "macd_hist", fast=12, slow=26, signal=9),
-    _row("rsi_14", "rsi", period=14),
-    _row("atr_14", "atr", period=14),
-    _row("bb_upper_20", "bb_upper", period=20, deviations=2.0),
-    _row("bb_middle_20", "bb_middle", period=20, deviations=2.0),
-    _row("bb_lower_20", "bb_lower", period=20, deviations=2.0),
-    _row("volatility_60", "volatility", period=60),
-    _row("volume_zscore_60", "volume_zscore", period=60),
-    _row("taker_buy_ratio", "taker_buy_ratio"),
-    _row("trade_count", "trade_count"),
-    _row("hour_of_day", "hour_of_day"),
-    _row("day_of_week", "day_of_week"),
-)
 
-FEATURE_NAMES: tuple[str, ...] = tuple(row.name for row in FEATURE_TABLE)
+FEATURE_SPEC_VERSION = FEATURE_SPEC.version
+FEATURE_TABLE: tuple[FeatureRow, ...] = feature_table()
+FEATURE_NAMES: tuple[str, ...] = FEATURE_SPEC.names
 
 # Kinds computed by a recursion over the whole history (seeded, then one step per bar): Spark
 # runs these per symbol with applyInPandas; everything else is a window function.
