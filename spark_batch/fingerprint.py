@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from bot.features.spec import FEATURE_SPEC

@@ -54,15 +54,15 @@ class TrainingReport:
     def render(self) -> str:
         decision = self.decision
         lines = [
-            f"{self.name} {self.version} ({self.kind}, engine {self.engine}, {self.interval} bars, horizon {self.horizon}, "
-            f"flat threshold {self.threshold:g}) on {', '.join(self.symbols)}",
+            (f"{self.name} {self.version} ({self.kind}, engine {self.engine}, {self.interval} bars, horizon {self.horizon}, "
+             f"flat threshold {self.threshold:g}) on {', '.join(self.symbols)}"),
             f"rows: {self.rows_input} in, {self.rows_usable} with features and label, {self.rows_training} trained the candidate",
         ]
         for fold in self.folds:
             plan = fold.plan
             lines.append(
                 f"fold {plan.index}: train {_iso(plan.train.start_ms)}..{_iso(plan.train.end_ms)} ({fold.train_rows} rows), "
-                f"purge {plan.purge_bars} bars, test {_iso(plan.test.start_ms)}..{_iso(plan.test.end_ms)} ({fold.test_rows} rows): "
+                (f"purge {plan.purge_bars} bars, test {_iso(plan.test.start_ms)}..{_iso(plan.test.end_ms)} ({fold.test_rows} rows): ")
                 + self._metric_line(fold.metrics)
             )
         lines.append("walk-forward (all test rows): " + self._metric_line(self.overall_metrics))

@@ -22,15 +22,39 @@ import pandas as pd
 import structlog
 
 from bot.features.spec import FEATURE_SPEC
-from bot.models.manifest import MANIFEST_FILE, MODEL_FILE, LabelDefinition, ModelManifest, TimeWindow, encode_manifest, sha256_of
+from bot.models.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    LabelDefinition,
+    ModelManifest,
+    TimeWindow,
+    encode_manifest,
+    sha256_of,
+)
 from bot.models.registry import ModelRegistry
-from spark_batch.evaluation import DEFAULT_FOLDS, FoldResult, Window, class_frequencies, plan_folds, primary_metric, rows_in, score
+from spark_batch.evaluation import (
+    DEFAULT_FOLDS,
+    FoldResult,
+    Window,
+    class_frequencies,
+    plan_folds,
+    primary_metric,
+    rows_in,
+    score,
+)
 from spark_batch.fingerprint import fingerprint_frame, fingerprint_spark
-from spark_batch.labels import DEFAULT_FLAT_THRESHOLD, DEFAULT_HORIZON_BARS, DIRECTION, label_frame, label_spark
+from spark_batch.labels import (
+    DEFAULT_FLAT_THRESHOLD,
+    DEFAULT_HORIZON_BARS,
+    DIRECTION,
+    label_frame,
+    label_spark,
+)
 from spark_batch.promotion import decide
 from spark_batch.report import TrainingReport
 from spark_batch.training import (
     DEFAULT_LOCAL_ROW_LIMIT,
+    DEFAULT_PARAMETERS,
     Engine,
     Kind,
     TrainingError,
@@ -108,7 +132,7 @@ def train_and_publish(
     signal_backtest: SignalBacktest | None = None,
     interval: str = "1m",
     folds: int = DEFAULT_FOLDS,
-    parameters: TrainingParameters = TrainingParameters(),
+    parameters: TrainingParameters = DEFAULT_PARAMETERS,
     local_row_limit: int = DEFAULT_LOCAL_ROW_LIMIT,
 ) -> TrainingReport:
     """Train, evaluate, store and (if the gate agrees) promote a model from `features`: the

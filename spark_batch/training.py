@@ -69,6 +69,9 @@ class TrainingParameters:
         }
 
 
+DEFAULT_PARAMETERS = TrainingParameters()
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     model_bytes: bytes  # UBJSON, Booster.save_raw("ubj")
@@ -194,7 +197,7 @@ def train(
     kind: Kind,
     *,
     engine: Literal["local", "spark"],
-    parameters: TrainingParameters = TrainingParameters(),
+    parameters: TrainingParameters = DEFAULT_PARAMETERS,
     spark: SparkSession | None = None,
 ) -> TrainedModel:
     """Train on `frame`'s labelled rows with the chosen engine (see choose_engine for "auto")."""

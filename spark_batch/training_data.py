@@ -83,7 +83,11 @@ def _read_local(root: str, layer: str, interval: str, symbol: str, columns: Sequ
                 raise TrainingError(f"{symbol}: {path} lacks the columns {absent}")
             table = table.select(list(columns))
         tables.append(table)
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    try:
+        # Permissive: writers differ in small ways (string vs large_string) that change nothing.
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise TrainingError(f"{symbol}: the {layer} files under {partition_directory(root, layer, interval, symbol)} disagree on their columns ({error})") from None
     frame["symbol"] = symbol
     return frame
 
@@ -121,6 +125,8 @@ def read_training_table(root: str, *, interval: str, symbols: Sequence[str]) -> 
 
 def read_training_table_spark(spark: SparkSession, root: str, *, interval: str, symbols: Sequence[str]) -> SparkDataFrame:
     """The same table as a Spark DataFrame (read on the executors)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     if not symbols:
@@ -140,7 +146,7 @@ def read_training_table_spark(spark: SparkSession, root: str, *, interval: str, 
             spark.read.option("basePath", f"{base}/clean/klines/interval={interval}")
             .parquet(*[partition_directory(root, "clean/klines", interval, symbol) for symbol in sorted(symbols)])
         )
-    except Exception as error:  # AnalysisException and friends: name the root, keep Spark's reason
+    except (PySparkException, Py4JJavaError) as error:  # name the root, keep Spark's reason
         raise TrainingError(f"Spark cannot read the lake at {root}: {error}") from None
     versions = [row[0] for row in features.select(VERSION_COLUMN).distinct().collect()] if VERSION_COLUMN in features.columns else []
     _check_features(features.columns, versions, f"{base}/features/interval={interval}")

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from bot.features.spec import FEATURE_SPEC
-from bot.models.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, TimeWindow, decode_manifest, sha256_of, verify
+from bot.models.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    ModelManifest,
+    TimeWindow,
+    decode_manifest,
+    sha256_of,
+    verify,
+)
 from bot.models.registry import ModelRegistry
 from spark_batch.evaluation import rows_in, score
 from spark_batch.labels import DEFAULT_FLAT_THRESHOLD, label_frame

@@ -4,9 +4,16 @@ gives on a fold."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, precision_score
+from sklearn.metrics import (
+    accuracy_score,
+    log_loss,
+    mean_absolute_error,
+    precision_score,
+)
 
 from spark_batch.evaluation import class_frequencies, plan_folds, rows_in, score
 from spark_batch.labels import DIRECTION, FORWARD_RETURN, PAST_RETURN, label_frame
@@ -25,7 +32,7 @@ def labelled():
 def test_purge_gap_keeps_training_labels_out_of_the_test_window(labelled) -> None:
     plans = plan_folds(labelled["open_time_ms"].to_numpy(), folds=4, horizon=HORIZON, interval="1m")
     assert [plan.index for plan in plans] == [1, 2, 3, 4]
-    for previous, plan in zip(plans, plans[1:]):
+    for previous, plan in itertools.pairwise(plans):
         assert plan.train.start_ms == previous.train.start_ms  # expanding window
         assert plan.test.start_ms == previous.test.end_ms + MINUTE_MS  # test windows tile the time
     for plan in plans:
