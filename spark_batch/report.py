@@ -62,8 +62,8 @@ class TrainingReport:
             plan = fold.plan
             lines.append(
                 f"fold {plan.index}: train {_iso(plan.train.start_ms)}..{_iso(plan.train.end_ms)} ({fold.train_rows} rows), "
-                (f"purge {plan.purge_bars} bars, test {_iso(plan.test.start_ms)}..{_iso(plan.test.end_ms)} ({fold.test_rows} rows): ")
-                + self._metric_line(fold.metrics)
+                f"purge {plan.purge_bars} bars, test {_iso(plan.test.start_ms)}..{_iso(plan.test.end_ms)} "
+                f"({fold.test_rows} rows): {self._metric_line(fold.metrics)}"
             )
         lines.append("walk-forward (all test rows): " + self._metric_line(self.overall_metrics))
         lines.append("candidate on the recent window: " + self._metric_line(self.recent_metrics))

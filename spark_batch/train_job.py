@@ -237,6 +237,8 @@ def train_and_publish(
     else:
         log.warning("model stored but not promoted", name=name, version=version, reason=decision.reason)
     pruned = registry.prune(name, keep)
+    if is_spark_frame(labelled):
+        labelled.unpersist()
     durations["publish"] = time.perf_counter() - phase
     durations["total"] = time.perf_counter() - started
     return TrainingReport(
