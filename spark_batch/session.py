@@ -72,10 +72,16 @@ def build_session(master: str | None = None, app_name: str = "tradebot-batch", s
         builder = builder.master(resolved_master)
     for key, value in {**_COMMON_SETTINGS, **(_LOCAL_SETTINGS if local else {}), **(settings or {})}.items():
         builder = builder.config(key, value)
+    if resolved_master is not None and not local and any(host in resolved_master for host in ("//127.0.0.1:", "//localhost:")):
+        # A cluster on loopback: its executors reach the driver on loopback too.
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    # Executors run python workers with the driver's PYSPARK_PYTHON. Unset, use this interpreter
+    # (right for local mode and a cluster on this machine; a remote cluster's operator sets it to
+    # the executors' own python, which needs the same packages).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if local:
         # The python workers must run this interpreter and import this checkout (not another
         # installed copy of the project), so the job runs the code next to it.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         python_path = os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
         builder = builder.config("spark.executorEnv.PYTHONPATH", python_path)
     session = builder.getOrCreate()

@@ -59,17 +59,21 @@ def _tail(path: Path) -> str:
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM the child's whole process group (the JVM too), SIGKILL what outlives the grace."""
-    for signal_number, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, signal_number)
-        except ProcessLookupError:
-            return
-        try:
-            await asyncio.wait_for(process.wait(), wait)
-            return
-        except (TimeoutError, asyncio.TimeoutError):
-            continue
+    """SIGTERM the child's whole process group, give it the grace time, then SIGKILL whatever of
+    the group is left: the Spark JVM is in that group and may outlive the python process."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        await asyncio.wait_for(process.wait(), KILL_GRACE_SECONDS)
+    except (TimeoutError, asyncio.TimeoutError):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    await process.wait()
 
 
 async def run_pipeline_process(settings: Settings, clock: Clock, time_limit_seconds: float | None = None) -> NightlyReport:
