@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from xgboost.spark.utils import _get_max_num_concurrent_tasks  # xgboost.spark's own slot count
 import pandas as pd
 import xgboost
 
@@ -169,9 +170,10 @@ def train_spark(frame: SparkDataFrame, kind: Kind, parameters: TrainingParameter
     count = rows.count()
     if count == 0:
         raise TrainingError("no training rows with every feature and a label")
-    # One XGBoost worker per executor core: defaultParallelism is local[N]'s N, or the cluster's
-    # total executor cores.
-    workers = max(1, spark.sparkContext.defaultParallelism)
+    # One XGBoost worker per task slot the cluster has now. XGBoost trains in barrier mode: asking
+    # for more workers than slots waits forever (defaultParallelism is at least 2 even on a
+    # one-core cluster), so the figure comes from the scheduler, as xgboost.spark's own check does.
+    workers = max(1, min(spark.sparkContext.defaultParallelism, _get_max_num_concurrent_tasks(spark.sparkContext)))
     common = {
         **parameters.xgboost_arguments(),
         "features_col": feature_names(),

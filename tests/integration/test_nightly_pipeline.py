@@ -107,10 +107,7 @@ def test_train_runs_every_stage_and_publishes_through_the_gate(lake):
 )
 def test_bad_input_fails_the_run_clearly_and_promotes_nothing(lake, tmp_path, nightly, damage, words):
     config = write_config(tmp_path, **nightly)
-    source = Path(load_settings(lake).data_directory) / "lake"
-    target = Path(load_settings(config).data_directory) / "lake"
-    target.parent.mkdir(parents=True)
-    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    target = copy_lake(lake, config)
     if damage == "empty partition":
         partition = next(target.glob("raw/klines/interval=1m/symbol=BTCUSDT/date=2025-09-23"))
         for file in partition.iterdir():
@@ -141,3 +138,44 @@ def test_a_run_past_its_time_limit_is_stopped_and_reported(lake, tmp_path):
     # The child and its JVM were stopped with it: no pipeline process or Spark driver is left.
     assert subprocess.run(["pgrep", "-f", "spark_batch.nightly"], capture_output=True).returncode == 1
     assert spark_drivers() <= drivers_before
+
+
+def copy_lake(source_config: Path, target_config: Path) -> Path:
+    source = Path(load_settings(source_config).data_directory) / "lake"
+    target = Path(load_settings(target_config).data_directory) / "lake"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    return target
+
+
+def test_the_same_job_runs_unchanged_on_a_standalone_spark_cluster(lake, tmp_path):
+    """A real Spark master and worker on loopback (the stock daemons from the pyspark wheel): the
+    pipeline, given only --master spark://..., builds the same features and trains on the
+    cluster with xgboost.spark."""
+    from spark_cluster import standalone_cluster
+
+    config = write_config(tmp_path)
+    target = copy_lake(lake, config)
+    with standalone_cluster(tmp_path / "spark") as master:
+        result = tradebot("train", "--config", str(config), "--master", master, timeout=900)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report, _ = stored_run(config)
+    assert report.status == "ok" and report.rows["features"] == 2 * 4_319
+    assert "engine spark" in report.summary  # xgboost.spark, not single-node
+    manifest, _ = registry_of(config).read("signal", report.model_version)
+    assert manifest.training_window.end_ms < manifest.test_window.start_ms
+    # The cluster's feature layer is the daemon's incremental features (`tradebot features`' engine).
+    import pyarrow.dataset as dataset
+
+    from bot.features.spec import FEATURE_SPEC
+    from bot.features.table import feature_rows
+    from bot.features_command import load_klines
+
+    table = dataset.dataset(target / "features", format="parquet", partitioning="hive").to_table().to_pandas()
+    for symbol, recording in (("BTCUSDT", BTC_2025), ("ETHUSDT", ETH_2025)):
+        cluster = table[table["symbol"] == symbol].sort_values("open_time_ms")
+        daemon = feature_rows(load_klines(RECORDINGS / recording, symbol, "1m"))
+        assert cluster["open_time_ms"].tolist() == [row[0] for row in daemon]
+        for index, name in enumerate(FEATURE_SPEC.names):
+            for (_, values), spark_value in list(zip(daemon, cluster[name]))[1_000:]:
+                assert abs(values[index] - spark_value) <= 1e-9 * max(abs(values[index]), 1e-12), (symbol, name)
