@@ -47,17 +47,17 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from bot.domain.events import Kline  # noqa: E402
-from bot.features.spec import FEATURE_SPEC, FeatureSet  # noqa: E402
-from bot.features.table import feature_rows  # noqa: E402
-from bot.features_command import load_klines  # noqa: E402
-from bot.lake import KLINES, LakeLayout, RawWriter  # noqa: E402
-from bot.lake.records import kline_row  # noqa: E402
+from bot.domain.events import Kline
+from bot.features.spec import FEATURE_SPEC, FeatureSet
+from bot.features.table import feature_rows
+from bot.features_command import load_klines
+from bot.lake import KLINES, LakeLayout, RawWriter
+from bot.lake.records import kline_row
 
 DEFAULT_DATA_DIRECTORY = REPOSITORY.parent / "shared" / "data" / "binance" / "klines"
 QUICK_FILES = ("spot_ETHUSDT_1m_2025-09-22_2025-09-25.csv", "spot_ETHUSDT_1m_2025-10-29_2025-11-01.csv")
@@ -82,7 +82,7 @@ def percentile(values, fraction: float) -> float:
     if len(values) == 0:
         return float("nan")
     ordered = np.sort(np.asarray(values, dtype=np.float64))
-    return float(ordered[min(int(round(fraction * (len(ordered) - 1))), len(ordered) - 1)])
+    return float(ordered[min(round(fraction * (len(ordered) - 1)), len(ordered) - 1)])
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -269,7 +269,7 @@ def machine_info() -> dict[str, str]:
     import xgboost
 
     try:
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20).stderr.splitlines()[0]
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20, check=False).stderr.splitlines()[0]
     except (OSError, IndexError, subprocess.SubprocessError):
         java = "unknown"
     return {
@@ -296,7 +296,7 @@ def run(arguments: argparse.Namespace) -> tuple[dict, list[str]]:
     if not files:
         raise SystemExit(f"{arguments.data_dir}: no *_1m_*.csv files")
     figures["files"] = [path.name for path in files]
-    step = lambda text: print(f"  .. {text}", file=sys.stderr, flush=True)  # noqa: E731
+    step = lambda text: print(f"  .. {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as temporary:
         directory = Path(temporary)
@@ -426,8 +426,8 @@ def print_report(figures: dict) -> None:
          f"ratio DMatrix / inplace p50 {ratio(latency['dmatrix_p50_us'], latency['inplace_p50_us']):.1f}x"),
         ("HOT SWAP", "", f"{stall['swaps']} swaps, load {stall['load_ms_median']:.1f} ms median"),
         ("loop stall, load off the loop", f"{stall['off_loop_worst_ms']:.2f} ms worst",
-         f"p99 {stall['off_loop_p99_ms']:.2f}, median {stall['off_loop_median_ms']:.2f} ms (target < {STALL_TARGET_MS:.0f} ms: "
-         f"{'MET' if stall['off_loop_worst_ms'] < STALL_TARGET_MS else 'NOT MET'})"),
+         (f"p99 {stall['off_loop_p99_ms']:.2f}, median {stall['off_loop_median_ms']:.2f} ms (target < {STALL_TARGET_MS:.0f} ms: "
+          f"{'MET' if stall['off_loop_worst_ms'] < STALL_TARGET_MS else 'NOT MET'})")),
         ("idle ceiling (probe, no swap)", f"{stall['idle_worst_ms']:.2f} ms worst", f"p99 {stall['idle_p99_ms']:.2f} ms; off-loop / idle {ratio(stall['off_loop_worst_ms'], stall['idle_worst_ms']):.1f}x"),
         ("load ON the loop (blocking)", f"{stall['blocking_worst_ms']:.2f} ms worst",
          f"median {stall['blocking_median_ms']:.2f} ms; blocking / off-loop {ratio(stall['blocking_worst_ms'], stall['off_loop_worst_ms']):.1f}x"),
