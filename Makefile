@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-install only when the dependency list changes.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench bench-nightly clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradebot needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -25,6 +25,11 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python scripts/bench_ingest.py
+
+# The nightly pipeline (Spark features vs pandas vs incremental, training, prediction latency,
+# hot-swap stall) over ../shared/data/binance/klines; about 5 minutes on 2 cores.
+bench-nightly: $(INSTALLED)
+	$(BIN)/python scripts/bench_nightly.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
