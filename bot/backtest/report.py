@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.backtest import charts
+from bot.durable import fsync_path
 from bot.backtest.results import (
     SUMMARY_FORMAT,
     EquityPoint,
@@ -116,11 +117,7 @@ def _commit(staging: Path, out_dir: Path) -> None:
     (out_dir / SUMMARY).unlink(missing_ok=True)  # from here on the old run no longer looks complete
     for name in OUTPUT_NAMES:  # SUMMARY is last
         os.replace(staging / name, out_dir / name)
-    directory = os.open(out_dir, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_path(out_dir)
 
 
 def _csv_text(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

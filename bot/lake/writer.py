@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from bot.durable import fsync_path
 from bot.lake.layout import KLINES, LakeLayout, file_name, utc_date
 from bot.lake.records import KEY_COLUMNS, SCHEMAS, TIME_COLUMNS, Row
 
@@ -84,10 +85,10 @@ class RawWriter:
         try:
             pq.write_table(table, temporary, filesystem=filesystem, compression="zstd")
             if self.layout.is_local:
-                _fsync(temporary)
+                fsync_path(temporary)
             filesystem.move(temporary, final)
             if self.layout.is_local:
-                _fsync_directory(directory)
+                fsync_path(directory)
         except BaseException:
             try:
                 filesystem.delete_file(temporary)
@@ -97,19 +98,3 @@ class RawWriter:
         result.files_written.append(final)
         result.rows_written = len(keys)
         return result
-
-
-def _fsync(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_directory(path: str) -> None:
-    # The rename itself is durable only once the directory entry is on disk.
-    try:
-        _fsync(path)
-    except OSError:  # a platform that cannot fsync a directory: the rename is still atomic
-        pass

@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.durable import fsync_path, write_synced
 from bot.models.manifest import (
     MANIFEST_FILE,
     ModelManifest,
@@ -44,21 +45,6 @@ def _check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise RegistryError(f"model name {name!r}: use letters, digits, '_', '-', '.' (at most 64)")
     return name
-
-
-def _sync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 class ModelRegistry:
@@ -98,11 +84,11 @@ class ModelRegistry:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{manifest.version}-", dir=final.parent))
         try:
-            _write_synced(staging / manifest.model_file, model_bytes)
-            _write_synced(staging / MANIFEST_FILE, encode_manifest(manifest))
-            _sync_directory(staging)
+            write_synced(staging / manifest.model_file, model_bytes)
+            write_synced(staging / MANIFEST_FILE, encode_manifest(manifest))
+            fsync_path(staging)
             os.rename(staging, final)
-            _sync_directory(final.parent)
+            fsync_path(final.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -114,9 +100,9 @@ class ModelRegistry:
             raise RegistryError(f"{name} has no stored version {version!r} to promote")
         folder = self.root / name
         temporary = folder / f".{CURRENT_FILE}.{os.getpid()}.{time.monotonic_ns()}"
-        _write_synced(temporary, f"{version}\n".encode())
+        write_synced(temporary, f"{version}\n".encode())
         os.replace(temporary, folder / CURRENT_FILE)
-        _sync_directory(folder)
+        fsync_path(folder)
 
     def current_version(self, name: str) -> str | None:
         try:
