@@ -148,6 +148,7 @@ def copy_lake(source_config: Path, target_config: Path) -> Path:
     return target
 
 
+@pytest.mark.timeout(900)  # a JVM master, a worker, a driver and executors on 2 cores: minutes, not seconds
 def test_the_same_job_runs_unchanged_on_a_standalone_spark_cluster(lake, tmp_path):
     """A real Spark master and worker on loopback (the stock daemons from the pyspark wheel): the
     pipeline, given only --master spark://..., builds the same features and trains on the
