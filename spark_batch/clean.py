@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from bot.lake.layout import SOURCES
 from spark_batch.errors import LakeError
 from spark_batch.lake import (
     RAW_KLINES_SCHEMA,
@@ -30,7 +31,7 @@ from spark_batch.lake import (
     read_errors_named,
 )
 
-SOURCE_PRIORITY = ("archive", "rest", "file")  # most trusted first
+SOURCE_PRIORITY = SOURCES  # most trusted first
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
 # What makes two rows of one bar "the same bar": every number, not where or when it came from.
 CONTENT_COLUMNS = ("close_time_ms", *PRICE_COLUMNS, "trade_count")

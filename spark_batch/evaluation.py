@@ -24,12 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from spark_batch.labels import (
-    DIRECTION,
-    FORWARD_RETURN,
-    PAST_RETURN,
-    interval_milliseconds,
-)
+from spark_batch.labels import DIRECTION, FORWARD_RETURN, PAST_RETURN
+from spark_batch.lake import interval_milliseconds
 from spark_batch.training import Kind, TrainingError
 
 CLASS_NAMES = ("down", "flat", "up")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bot.features.intervals import interval_nanoseconds
+from spark_batch.lake import interval_milliseconds
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -46,10 +46,6 @@ MISSING_BARS = "missing_bars_before"
 
 class LabelError(Exception):
     """The labels cannot be built; the message names the symbol, the rows and the horizon."""
-
-
-def interval_milliseconds(interval: str) -> int:
-    return interval_nanoseconds(interval) // 1_000_000
 
 
 def _check_arguments(horizon: int, threshold: float) -> None:

@@ -19,12 +19,11 @@ from bot.backtest.data import DataSpec, load_market_data
 from bot.backtest.results import equity_curve, round_trips, summarize
 from bot.backtest.runner import BacktestOptions, run_in_process
 from bot.lake.coverage import RawCoverage
-from bot.lake.layout import KLINES, LakeLayout
+from bot.lake.layout import KLINES, SOURCES, LakeLayout
 from bot.models.manifest import TimeWindow
 from bot.sim.source import KLINE_INTERVAL_MS
 from bot.strategy import load_strategy
 
-SOURCE_TRUST = {"archive": 0, "rest": 1, "file": 2}  # lower wins, as in the clean layer
 CSV_HEADER = ("open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms", "quote_volume", "trades",
               "taker_buy_base", "taker_buy_quote")
 
@@ -36,7 +35,7 @@ def _dates(start_ms: int, end_ms: int) -> list[str]:
 
 
 def write_window_csv(lake_root: str, symbol: str, interval: str, start_ms: int, end_ms: int, path: Path) -> int:
-    """The raw klines of [start_ms, end_ms] (one row per open time, the most trusted source) as a
+    """The raw klines of [start_ms, end_ms] (one row per open time, from the most trusted source: bot.lake.layout.SOURCES) as a
     Binance kline CSV; returns the row count."""
     coverage = RawCoverage(LakeLayout(lake_root))
     best: dict[int, dict] = {}
@@ -45,7 +44,7 @@ def write_window_csv(lake_root: str, symbol: str, interval: str, start_ms: int, 
             open_time = row["open_time_ms"]
             if start_ms <= open_time <= end_ms:
                 kept = best.get(open_time)
-                if kept is None or SOURCE_TRUST[row["source"]] < SOURCE_TRUST[kept["source"]]:
+                if kept is None or SOURCES.index(row["source"]) < SOURCES.index(kept["source"]):
                     best[open_time] = row
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -23,7 +23,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from bot.features.spec import FEATURE_SPEC
+from bot.lake.layout import open_root
 from spark_batch.labels import MISSING_BARS
+from spark_batch.lake import layer_path
 from spark_batch.training import TrainingError
 
 if TYPE_CHECKING:
@@ -33,22 +35,12 @@ if TYPE_CHECKING:
 VERSION_COLUMN = "feature_spec_version"
 
 
-def _file_system(root: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in root:
-        return pafs.FileSystem.from_uri(root)
-    return pafs.LocalFileSystem(), root
-
-
-def partition_directory(root: str, layer: str, interval: str, symbol: str) -> str:
-    return f"{root.rstrip('/')}/{layer}/interval={interval}/symbol={symbol}"
-
-
 def checked_files(root: str, layer: str, interval: str, symbol: str) -> list[str]:
     """The symbol's Parquet files in `layer` (paths on the root's file system), each footer read:
     TrainingError for no files, a corrupt file or an empty one."""
-    file_system, base = _file_system(root)
-    directory = partition_directory(base, layer, interval, symbol)
-    where = partition_directory(root, layer, interval, symbol)
+    file_system, base = open_root(root)
+    directory = layer_path(base, layer, interval, symbol)
+    where = layer_path(root, layer, interval, symbol)
     info = file_system.get_file_info(directory)
     if info.type != pafs.FileType.Directory:
         raise TrainingError(f"{symbol}: no {layer} data for interval {interval} (no directory {where})")
@@ -70,7 +62,7 @@ def checked_files(root: str, layer: str, interval: str, symbol: str) -> list[str
 
 
 def _read_local(root: str, layer: str, interval: str, symbol: str, columns: Sequence[str] | None) -> pd.DataFrame:
-    file_system, _ = _file_system(root)
+    file_system, _ = open_root(root)
     tables = []
     for path in checked_files(root, layer, interval, symbol):
         try:
@@ -87,7 +79,7 @@ def _read_local(root: str, layer: str, interval: str, symbol: str, columns: Sequ
         # Permissive: writers differ in small ways (string vs large_string) that change nothing.
         frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise TrainingError(f"{symbol}: the {layer} files under {partition_directory(root, layer, interval, symbol)} disagree on their columns ({error})") from None
+        raise TrainingError(f"{symbol}: the {layer} files under {layer_path(root, layer, interval, symbol)} disagree on their columns ({error})") from None
     frame["symbol"] = symbol
     return frame
 
@@ -113,7 +105,7 @@ def read_training_table(root: str, *, interval: str, symbols: Sequence[str]) -> 
     for symbol in sorted(symbols):
         features = _read_local(root, "features", interval, symbol, None)
         _check_features(list(features.columns), features.get(VERSION_COLUMN, pd.Series([], dtype=str)).unique(), symbol)
-        clean = _read_local(root, "clean/klines", interval, symbol, ["open_time_ms", "close", MISSING_BARS])
+        clean = _read_local(root, "clean", interval, symbol, ["open_time_ms", "close", MISSING_BARS])
         features = features[["symbol", "open_time_ms", *FEATURE_SPEC.names]]
         joined = features.merge(clean[["open_time_ms", "close", MISSING_BARS]], on="open_time_ms", how="inner")
         if joined.empty:
@@ -135,16 +127,16 @@ def read_training_table_spark(spark: SparkSession, root: str, *, interval: str, 
     clean_files: list[str] = []
     for symbol in sorted(symbols):
         feature_files += checked_files(root, "features", interval, symbol)
-        clean_files += checked_files(root, "clean/klines", interval, symbol)
+        clean_files += checked_files(root, "clean", interval, symbol)
     base = root.rstrip("/")
     try:
         features = (
             spark.read.option("basePath", f"{base}/features/interval={interval}")
-            .parquet(*[partition_directory(root, "features", interval, symbol) for symbol in sorted(symbols)])
+            .parquet(*[layer_path(root, "features", interval, symbol) for symbol in sorted(symbols)])
         )
         clean = (
             spark.read.option("basePath", f"{base}/clean/klines/interval={interval}")
-            .parquet(*[partition_directory(root, "clean/klines", interval, symbol) for symbol in sorted(symbols)])
+            .parquet(*[layer_path(root, "clean", interval, symbol) for symbol in sorted(symbols)])
         )
     except (PySparkException, Py4JJavaError) as error:  # name the root, keep Spark's reason
         raise TrainingError(f"Spark cannot read the lake at {root}: {error}") from None

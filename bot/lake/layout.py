@@ -22,6 +22,8 @@ KLINES = "klines"
 TRADES = "trades"
 AGG_TRADES = "agg_trades"
 KINDS = (KLINES, TRADES, AGG_TRADES)
+# Where raw rows come from, most trusted first: the clean layer and the gate's backtest keep the
+# most trusted row of a bar that several sources hold (our own record beats a later refetch).
 SOURCES = ("archive", "rest", "file")
 
 _FILE_NAME = re.compile(r"^(?P<source>[a-z]+)-(?P<first>-?\d+)-(?P<last>-?\d+)\.parquet$")
