@@ -18,7 +18,11 @@ import redis.asyncio as redis
 import structlog
 from redis.exceptions import RedisError
 
-from bot.alerts import RedisAlertStream
+from bot.alerts.assembly import AlertService
+from bot.alerts.kinds import SEVERITY, AlertKind
+from bot.alerts import Alert
+from bot.alerts.metrics import AlertMetrics
+from bot.alerts.sources import DailySummary, EngineAlerts, StreamHealthAlerts
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
@@ -176,6 +180,8 @@ class Daemon:
         self.metrics = metrics or IngestMetrics()
         self.engine_metrics = EngineMetrics(self.metrics.registry)
         self.model_metrics = ModelMetrics(self.metrics.registry)
+        self.alert_metrics = AlertMetrics(self.metrics.registry)
+        self.alerts: AlertService | None = None
         self.model_watchers: list[ModelWatcher] = []
         self.runner: EngineRunner | None = None
         self.scanner: ScannerService | None = None
@@ -201,6 +207,10 @@ class Daemon:
             deleted = await claim_namespace(client, keys, settings.exchange.venue, replay_here=replaying_here)
             if deleted:
                 log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
+            # Alerts first: everything after may need to tell the operator something.
+            self.alerts = AlertService(settings, client, keys, self.clock, self.alert_metrics)
+            await self.alerts.start(queries=self._telegram_queries(client, keys))
+            stack.push_async_callback(self.alerts.close, settings.alerts.request_timeout_seconds)
             if settings.metrics.enabled:
                 self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port)
                 try:
@@ -251,7 +261,38 @@ class Daemon:
                 )
             if settings.nightly.enabled:
                 self._schedule_nightly(client, keys, stack)
+            self._alert_sources(client, keys)
             await self._run_until_stopped(stop)
+
+    def _telegram_queries(self, client: redis.Redis, keys: RedisKeys):
+        """What Telegram's /status and /positions read (the HTTP API's queries over the record)."""
+        telegram = self.settings.alerts.telegram
+        if not (telegram.enabled and telegram.commands_enabled):
+            return None
+        from bot.http.queries import TradingQueries
+
+        return TradingQueries(client, keys)
+
+    def _alert(self, kind: AlertKind, message: str, **details: str) -> None:
+        assert self.alerts is not None and self.alerts.dispatcher is not None
+        self.alerts.dispatcher.publish(Alert(kind=kind.value, severity=SEVERITY[kind], message=message,
+                                             at_ns=self.clock.now_ns(), details=details))
+
+    def _alert_sources(self, client: redis.Redis, keys: RedisKeys) -> None:
+        """Engine commits, stream health and the daily summary feed the dispatcher."""
+        assert self.alerts is not None and self.alerts.dispatcher is not None
+        publish = self.alerts.dispatcher.publish
+        settings = self.settings.alerts
+        engine_alerts = EngineAlerts(publish, self.clock)
+        if self.runner is not None:
+            self.runner.commit_listeners.append(engine_alerts.after_commit)
+            minute = settings.daily_summary_minute
+            if minute is not None:
+                summary = DailySummary(client, keys, publish, self.clock, minute, lambda: engine_alerts.guard_counts)
+                self.alerts.run_beside(summary.run(), "daily-summary")
+        if self.service is not None:
+            health = StreamHealthAlerts(self.service.client.stale_streams, publish, self.clock, settings.stream_stale_limit_seconds)
+            self.alerts.run_beside(health.run(), "stream-health")
 
     def _schedule_nightly(self, client: redis.Redis, keys: RedisKeys, stack: contextlib.AsyncExitStack) -> None:
         from bot.nightly.metrics import NightlyMetrics
@@ -264,7 +305,7 @@ class Daemon:
         if url is None:
             raise StartupError("the nightly pipeline needs the daemon's Redis URL, and the private server's is unknown")
         runner = NightlyRunner(
-            with_redis_url(self.settings, url), client, keys, RedisAlertStream(client, keys.alerts()), WallClock(),
+            with_redis_url(self.settings, url), client, keys, self.alerts.dispatcher, WallClock(),
             NightlyMetrics(self.metrics.registry),
         )
         self.nightly = NightlyScheduler(runner, self.settings.nightly.cron)
@@ -301,7 +342,7 @@ class Daemon:
         """One watcher per model an ml_signal strategy hot-loads, each with its initial load done."""
         settings = self.settings
         root = settings.models.root_under(settings.data_directory)
-        alerts = RedisAlertStream(client, keys.alerts())
+        alerts = self.alerts.dispatcher
         watchers = []
         for name in hot_loaded_models(settings.engine.strategies):
             watcher = ModelWatcher(
@@ -352,11 +393,14 @@ class Daemon:
             stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
         self.ready.set()
         log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
+        self._alert(AlertKind.DAEMON_STARTED, f"tradebot started: {self.settings.exchange.venue}, {self.settings.engine.mode} mode, "
+                    f"{', '.join(self.settings.ingest.symbols)}", venue=self.settings.exchange.venue)
         try:
             done, _ = await asyncio.wait({ingest_task, writer_task, engine_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             for task in done & {ingest_task, writer_task, engine_task}:
                 task.result()  # a crashed component surfaces here with its own traceback
         finally:
+            self._alert(AlertKind.DAEMON_STOPPING, "tradebot stopping" + ("" if stop.is_set() else " (a component ended; see the log)"))
             # The engine stops taking new events, finishes and commits the batch in hand.
             engine_stop.set()
             if self.runner is not None:

@@ -38,3 +38,11 @@ class ManualClock:
 
     def advance(self, delta_ns: int) -> None:
         self.set(self._now_ns + delta_ns)
+
+
+class MonotonicClock:
+    """A clock that never jumps (NTP steps the wall clock): for pacing, rate limits and time-outs,
+    never for timestamps. Its epoch is arbitrary."""
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()

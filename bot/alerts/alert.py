@@ -1,24 +1,28 @@
 """The alert type and the two sinks every deployment has: the log and a Redis stream.
 
-Telegram and webhook sinks (issue 6) implement the same `AlertSink`. A sink that fails must not
-take the caller down: the alert is still logged, and the failure is logged beside it.
+The daemon sends alerts through `bot.alerts.dispatcher.AlertDispatcher`, which fans them out to
+Telegram, webhooks, apprise and the Redis stream (as a channel); commands run outside the daemon
+may use the stream directly. A sink that fails must not take the caller down: the alert is still
+logged, and the failure is logged beside it.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 import msgspec
 import structlog
+from redis.exceptions import RedisError
 
-Severity = Literal["info", "warning", "critical"]
+from bot.alerts.kinds import Severity
+
 ALERT_STREAM_LENGTH = 10_000
 
 log = structlog.get_logger("bot.alerts")
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str  # e.g. "model_rejected", "model_stale", "nightly_failed", "model_not_promoted"
+    kind: str  # an AlertKind (bot.alerts.kinds)
     severity: Severity
     message: str
     at_ns: int
@@ -29,7 +33,7 @@ class AlertSink(Protocol):
     async def send(self, alert: Alert) -> None: ...
 
 
-def _log(alert: Alert) -> None:
+def log_alert(alert: Alert) -> None:
     emit = log.error if alert.severity == "critical" else log.warning if alert.severity == "warning" else log.info
     emit("alert", kind=alert.kind, severity=alert.severity, alert=alert.message, **alert.details)
 
@@ -42,19 +46,39 @@ class LogAlertSink:
 
     async def send(self, alert: Alert) -> None:
         self.sent.append(alert)
-        _log(alert)
+        log_alert(alert)
 
 
 class RedisAlertStream:
     """Every alert logged and appended to `<namespace>:alerts` (bounded), where `tradebot status`,
     the HTTP API and the notification sinks read them."""
 
+    name = "redis"
+
     def __init__(self, client, key: str) -> None:
+        from bot.config.alerts import ChannelLimits
+
         self._client = client
         self.key = key
+        # As a dispatcher channel: every alert, paced only by Redis itself.
+        self.limits = ChannelLimits(enabled=True, max_messages=10_000, per_seconds=1.0)
+
+    async def deliver(self, alert: Alert) -> None:
+        """As a dispatcher channel (the dispatcher has logged the alert already)."""
+        from bot.alerts.channel import DeliveryError
+
+        try:
+            await self._client.xadd(
+                self.key, {"alert": msgspec.json.encode(alert)}, maxlen=ALERT_STREAM_LENGTH, approximate=True
+            )
+        except (RedisError, OSError) as error:
+            raise DeliveryError(f"Redis refused the alert: {error!r}") from error
+
+    async def close(self) -> None:
+        return None  # the daemon owns the connection
 
     async def send(self, alert: Alert) -> None:
-        _log(alert)
+        log_alert(alert)
         try:
             await self._client.xadd(
                 self.key, {"alert": msgspec.json.encode(alert)}, maxlen=ALERT_STREAM_LENGTH, approximate=True

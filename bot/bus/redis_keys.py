@@ -33,8 +33,16 @@ class RedisKeys:
         return f"{self.namespace}:meta"
 
     def alerts(self) -> str:
-        """A stream of alerts (bot.alerts): refused or stale models, failed nightly runs."""
+        """A stream of every alert sent (bot.alerts): orders, guards, trading state, models, streams."""
         return f"{self.namespace}:alerts"
+
+    def telegram_offset(self) -> str:
+        """The id after the last Telegram update handled, so a restart repeats no command."""
+        return f"{self.namespace}:alerts:telegram_offset"
+
+    def daily_summary(self) -> str:
+        """A hash: the day the last daily summary covered and the equity it ended on."""
+        return f"{self.namespace}:alerts:daily_summary"
 
     def model_channel(self, name: str) -> str:
         """Pub/sub channel announcing a newly promoted version of model `name`."""

@@ -18,6 +18,7 @@ from bot.bus.redis_consumer import EntryRef, RedisEventConsumer
 from bot.clock import Clock
 from bot.engine.engine import TradingEngine
 from bot.engine.ledger import AccountSummary, RedisLedger
+from bot.engine.records import EngineOutputs
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,9 @@ class EngineRunner:
         self.latest_assessments: dict = {}
         self.caught_up = asyncio.Event()
         self.ready = asyncio.Event()
+        # Called with each batch's outputs once the ledger holds them (the alerts); they must only
+        # queue work, never wait: the engine's next batch waits on them.
+        self.commit_listeners: list[Callable[[EngineOutputs], None]] = []
 
     async def recover(self) -> None:
         """Rebuilds market knowledge from the handled record (money comes from snapshots)."""
@@ -107,6 +111,11 @@ class EngineRunner:
         snapshots = {name: source() for name, source in self._snapshot_sources.items() if outputs.account_changed or name in ("risk", "trading_state")}
         snapshots["commands_cursor"] = self._commands_cursor.encode()
         await self._ledger.commit(outputs, refs, engine.portfolio, self._account(), snapshots)
+        for listener in self.commit_listeners:
+            try:
+                listener(outputs)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop trading
+                log.exception("commit listener failed", listener=repr(listener))
         now = self._wall_clock.now_ns()
         observe = engine.metrics.decision_latency.series().observe
         for ts_init in decided_at:

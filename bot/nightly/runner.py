@@ -173,6 +173,11 @@ class NightlyRunner:
         elif report.promoted:
             # The daemon's model watcher also polls CURRENT: this only makes the switch immediate.
             await self._client.publish(self._keys.model_channel(name), report.model_version)
+            await self._alerts.send(Alert(
+                kind="model_promoted", severity="info", at_ns=self._clock.now_ns(),
+                message=f"{name} {report.model_version} promoted: {report.decision}",
+                details=details,
+            ))
         elif report.model_version:
             await self._alerts.send(Alert(
                 kind="model_not_promoted", severity="warning", at_ns=self._clock.now_ns(),

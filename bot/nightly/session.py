@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio
 
-from bot.alerts import RedisAlertStream
+from bot.alerts.assembly import AlertService
+from bot.alerts.metrics import AlertMetrics
 from bot.bus.redis_keys import RedisKeys
 from bot.clock import WallClock
 from bot.config import Settings
@@ -22,12 +23,19 @@ def with_redis_url(settings: Settings, url: str) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def nightly_runner(settings: Settings) -> AsyncIterator[NightlyRunner]:
+async def nightly_runner(settings: Settings, alert_metrics: AlertMetrics | None = None) -> AsyncIterator[NightlyRunner]:
+    """The runner with the configured alert channels (Telegram, webhooks, ...), so a failed run
+    outside the daemon reaches the operator too; queued alerts are delivered before it returns."""
     with redis_url_of(settings) as (url, _source):
         client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds)
+        alerts = None
         try:
             await client.ping()
             keys = RedisKeys(settings.redis.namespace)
-            yield NightlyRunner(with_redis_url(settings, url), client, keys, RedisAlertStream(client, keys.alerts()), WallClock())
+            alerts = AlertService(settings, client, keys, WallClock(), alert_metrics or AlertMetrics())
+            dispatcher = await alerts.start()  # no Telegram commands: the daemon answers those
+            yield NightlyRunner(with_redis_url(settings, url), client, keys, dispatcher, WallClock())
         finally:
+            if alerts is not None:
+                await alerts.close(settings.alerts.request_timeout_seconds)
             await client.aclose()

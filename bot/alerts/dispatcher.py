@@ -1,0 +1,187 @@
+"""Fan-out of alerts to the channels, built so that alerts never block trading.
+
+`publish()` is synchronous and never waits: it filters (kind switched off, a repeat within the
+dedup window), logs the alert, and offers it to each channel's bounded queue. One worker task per
+channel takes from its queue, keeps to the channel's rate (at most N in any window), delivers with
+a time-out, retries with jittered backoff (or after the receiver's `retry_after`) and gives up
+after `max_attempts`. A full queue drops the new alert, never an older one, and counts it. So a
+slow, failing or hanging receiver costs its own channel, not the others and not the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+
+import structlog
+
+from bot.alerts.alert import Alert, log_alert
+from bot.alerts.channel import Channel, DeliveryError
+from bot.alerts.kinds import SEVERITY_RANK
+from bot.alerts.metrics import AlertMetrics
+from bot.backoff import Backoff, RateLimiter
+from bot.clock import Clock, MonotonicClock
+from bot.config.alerts import AlertSettings
+
+log = structlog.get_logger("bot.alerts")
+
+_NANOSECONDS = 1_000_000_000
+# Telegram asks for pauses of seconds to a minute; a receiver asking for more is treated as down.
+_LONGEST_RETRY_AFTER_SECONDS = 300.0
+
+
+class ChannelWorker:
+    def __init__(
+        self, channel: Channel, settings: AlertSettings, metrics: AlertMetrics,
+        pace_clock: Clock, random_source: random.Random,
+    ) -> None:
+        self.channel = channel
+        self._settings = settings
+        self._metrics = metrics
+        self._minimum_rank = SEVERITY_RANK[channel.limits.min_severity]
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(settings.queue_size)
+        self._limiter = RateLimiter(
+            pace_clock, channel.limits.max_messages, int(channel.limits.per_seconds * _NANOSECONDS),
+        )
+        self._backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds, 2.0, random_source)
+        self._depth = metrics.queue_depth.labels(channel.name)
+        self._busy = False
+        metrics.add_channel(channel.name)
+
+    def offer(self, alert: Alert) -> None:
+        if SEVERITY_RANK[alert.severity] < self._minimum_rank:
+            return
+        try:
+            self._queue.put_nowait(alert)
+        except asyncio.QueueFull:
+            self._metrics.dropped.labels(self.channel.name, "queue_full").inc()
+            return
+        self._depth.set(self._queue.qsize())
+
+    @property
+    def idle(self) -> bool:
+        return self._queue.empty() and not self._busy
+
+    async def run(self) -> None:
+        while True:
+            alert = await self._queue.get()
+            self._busy = True
+            self._depth.set(self._queue.qsize())
+            try:
+                await self._deliver(alert)
+            finally:
+                self._busy = False
+
+    async def _deliver(self, alert: Alert) -> None:
+        name = self.channel.name
+        for attempt in range(1, self._settings.max_attempts + 1):
+            while (wait_ns := self._limiter.wait_ns()) > 0:
+                await asyncio.sleep(wait_ns / _NANOSECONDS)
+            self._limiter.record()  # an attempt counts against the rate whether or not it lands
+            try:
+                async with asyncio.timeout(self._settings.request_timeout_seconds):
+                    await self.channel.deliver(alert)
+            except (DeliveryError, TimeoutError) as error:
+                self._metrics.failed.labels(name).inc()
+                retryable = not isinstance(error, DeliveryError) or error.retryable
+                reason = str(error) or "timed out"
+                if not retryable or attempt == self._settings.max_attempts:
+                    self._metrics.dropped.labels(name, "gave_up").inc()
+                    log.error("alert not delivered; giving up", channel=name, kind=alert.kind, attempts=attempt, error=reason)
+                    return
+                delay = self._backoff.delay(attempt)
+                if isinstance(error, DeliveryError) and error.retry_after is not None:
+                    delay = min(error.retry_after, _LONGEST_RETRY_AFTER_SECONDS)
+                log.warning("alert delivery failed; retrying", channel=name, kind=alert.kind, attempt=attempt,
+                            retry_in_seconds=round(delay, 2), error=reason)
+                await asyncio.sleep(delay)
+            except Exception as error:  # noqa: BLE001 - a channel's bug must not end its worker
+                self._metrics.failed.labels(name).inc()
+                self._metrics.dropped.labels(name, "gave_up").inc()
+                log.exception("alert channel failed unexpectedly", channel=name, kind=alert.kind, error=repr(error))
+                return
+            else:
+                self._metrics.sent.labels(name).inc()
+                return
+
+    def discard_waiting(self) -> int:
+        """Empties the queue at shutdown; returns how many alerts were still waiting."""
+        discarded = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            discarded += 1
+        if discarded:
+            self._metrics.dropped.labels(self.channel.name, "shutdown").inc(discarded)
+        self._depth.set(0)
+        return discarded
+
+
+class AlertDispatcher:
+    """The AlertSink of the daemon: every alert goes through here to every channel."""
+
+    def __init__(
+        self, settings: AlertSettings, channels: Sequence[Channel], clock: Clock, metrics: AlertMetrics,
+        pace_clock: Clock | None = None, random_source: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.metrics = metrics
+        random_source = random_source or random.Random()
+        self.workers = [
+            ChannelWorker(channel, settings, metrics, pace_clock or MonotonicClock(), random_source) for channel in channels
+        ]
+        self._window_ns = int(settings.dedup_window_seconds * _NANOSECONDS)
+        self._last_sent: dict[tuple[str, str], int] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    def publish(self, alert: Alert) -> bool:
+        """Queues the alert for every channel that takes it; False when it was suppressed."""
+        if not self.settings.kind_enabled(alert.kind):
+            self.metrics.suppressed.labels(alert.kind, "disabled").inc()
+            return False
+        now = self._clock.now_ns()
+        key = (alert.kind, alert.message)
+        last = self._last_sent.get(key)
+        if last is not None and now - last < self._window_ns:
+            self.metrics.suppressed.labels(alert.kind, "duplicate").inc()
+            return False
+        self._last_sent[key] = now
+        if len(self._last_sent) > 10_000:  # forget what left the window, so memory stays bounded
+            self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < self._window_ns}
+        log_alert(alert)
+        for worker in self.workers:
+            worker.offer(alert)
+        return True
+
+    async def send(self, alert: Alert) -> None:
+        """AlertSink: the model watcher and nightly runner call this; it never waits on delivery."""
+        self.publish(alert)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(worker.run(), name=f"alerts-{worker.channel.name}") for worker in self.workers]
+
+    async def flush(self, seconds: float) -> bool:
+        """Waits up to `seconds` for every queue to empty; True when everything went out."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(seconds, 0.0)):
+                while not all(worker.idle for worker in self.workers):
+                    await asyncio.sleep(0.02)
+        return all(worker.idle for worker in self.workers)
+
+    async def close(self, seconds: float) -> None:
+        """Delivers what is queued within `seconds`, then stops the workers and closes channels;
+        alerts still waiting are counted as dropped (reason shutdown) and logged."""
+        if self._tasks:
+            await self.flush(seconds)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for worker in self.workers:
+            left = worker.discard_waiting()
+            if left:
+                log.error("alerts not delivered before shutdown", channel=worker.channel.name, alerts=left)
+            with contextlib.suppress(Exception):
+                await worker.channel.close()
