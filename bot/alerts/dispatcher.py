@@ -2,9 +2,10 @@
 
 `publish()` is synchronous and never waits: it filters (kind switched off, a repeat within the
 dedup window), logs the alert, and offers it to each channel's bounded queue. One worker task per
-channel takes from its queue, keeps to the channel's rate (at most N in any window), delivers with
+channel takes from its queue (most severe first), keeps to the channel's rate (at most N in any window), delivers with
 a time-out, retries with jittered backoff (or after the receiver's `retry_after`) and gives up
-after `max_attempts`. A full queue drops the new alert, never an older one, and counts it. So a
+after `max_attempts`. A full queue drops the least severe alert (the new one when none waiting
+is less severe) and counts it. So a
 slow, failing or hanging receiver costs its own channel, not the others and not the engine.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import Sequence
 
 import structlog
@@ -30,6 +32,8 @@ log = structlog.get_logger("bot.alerts")
 _NANOSECONDS = 1_000_000_000
 # Telegram asks for pauses of seconds to a minute; a receiver asking for more is treated as down.
 _LONGEST_RETRY_AFTER_SECONDS = 300.0
+_RANKS_HIGH_FIRST = sorted(set(SEVERITY_RANK.values()), reverse=True)
+_RANKS_LOW_FIRST = _RANKS_HIGH_FIRST[::-1]
 
 
 class ChannelWorker:
@@ -41,7 +45,10 @@ class ChannelWorker:
         self._settings = settings
         self._metrics = metrics
         self._minimum_rank = SEVERITY_RANK[channel.limits.min_severity]
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(settings.queue_size)
+        self._capacity = settings.queue_size
+        self._waiting: dict[int, deque[Alert]] = {rank: deque() for rank in _RANKS_HIGH_FIRST}
+        self._size = 0
+        self._arrived = asyncio.Event()
         self._limiter = RateLimiter(
             pace_clock, channel.limits.max_messages, int(channel.limits.per_seconds * _NANOSECONDS),
         )
@@ -51,24 +58,41 @@ class ChannelWorker:
         metrics.add_channel(channel.name)
 
     def offer(self, alert: Alert) -> None:
-        if SEVERITY_RANK[alert.severity] < self._minimum_rank:
+        rank = SEVERITY_RANK[alert.severity]
+        if rank < self._minimum_rank:
             return
-        try:
-            self._queue.put_nowait(alert)
-        except asyncio.QueueFull:
+        if self._size >= self._capacity:
+            # Full: a more severe alert takes the place of the oldest of the least severe ones, so
+            # a flood of fills never pushes out a kill switch or a failed nightly run.
+            lowest = next(level for level in _RANKS_LOW_FIRST if self._waiting[level])
+            if lowest >= rank:
+                self._metrics.dropped.labels(self.channel.name, "queue_full").inc()
+                return
+            self._waiting[lowest].popleft()
+            self._size -= 1
             self._metrics.dropped.labels(self.channel.name, "queue_full").inc()
-            return
-        self._depth.set(self._queue.qsize())
+        self._waiting[rank].append(alert)
+        self._size += 1
+        self._depth.set(self._size)
+        self._arrived.set()
 
     @property
     def idle(self) -> bool:
-        return self._queue.empty() and not self._busy
+        return self._size == 0 and not self._busy
+
+    async def _next(self) -> Alert:
+        """The most severe waiting alert, oldest first within a severity."""
+        while self._size == 0:
+            self._arrived.clear()
+            await self._arrived.wait()
+        self._size -= 1
+        self._depth.set(self._size)
+        return next(self._waiting[level] for level in _RANKS_HIGH_FIRST if self._waiting[level]).popleft()
 
     async def run(self) -> None:
         while True:
-            alert = await self._queue.get()
+            alert = await self._next()
             self._busy = True
-            self._depth.set(self._queue.qsize())
             try:
                 await self._deliver(alert)
             finally:
@@ -79,11 +103,11 @@ class ChannelWorker:
         for attempt in range(1, self._settings.max_attempts + 1):
             while (wait_ns := self._limiter.wait_ns()) > 0:
                 await asyncio.sleep(wait_ns / _NANOSECONDS)
-            self._limiter.record()  # an attempt counts against the rate whether or not it lands
             try:
                 async with asyncio.timeout(self._settings.request_timeout_seconds):
                     await self.channel.deliver(alert)
             except (DeliveryError, TimeoutError) as error:
+                self._limiter.record()
                 self._metrics.failed.labels(name).inc()
                 retryable = not isinstance(error, DeliveryError) or error.retryable
                 reason = str(error) or "timed out"
@@ -98,20 +122,25 @@ class ChannelWorker:
                             retry_in_seconds=round(delay, 2), error=reason)
                 await asyncio.sleep(delay)
             except Exception as error:  # noqa: BLE001 - a channel's bug must not end its worker
+                self._limiter.record()
                 self._metrics.failed.labels(name).inc()
                 self._metrics.dropped.labels(name, "gave_up").inc()
                 log.exception("alert channel failed unexpectedly", channel=name, kind=alert.kind, error=repr(error))
                 return
             else:
+                # Counted when the request has finished, not when it left: the receiver has then
+                # seen it, so no window of `per_seconds` at the receiver's end holds more than the
+                # limit either, whatever the network's delays.
+                self._limiter.record()
                 self._metrics.sent.labels(name).inc()
                 return
 
     def discard_waiting(self) -> int:
         """Empties the queue at shutdown; returns how many alerts were still waiting."""
-        discarded = 0
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            discarded += 1
+        discarded = self._size
+        for waiting in self._waiting.values():
+            waiting.clear()
+        self._size = 0
         if discarded:
             self._metrics.dropped.labels(self.channel.name, "shutdown").inc(discarded)
         self._depth.set(0)

@@ -48,6 +48,6 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.STREAM_STALE: "warning",
     AlertKind.STREAM_RECOVERED: "info",
     AlertKind.DAEMON_STARTED: "info",
-    AlertKind.DAEMON_STOPPING: "info",
+    AlertKind.DAEMON_STOPPING: "warning",  # planned or not, the bot stops trading
     AlertKind.DAILY_SUMMARY: "info",
 }

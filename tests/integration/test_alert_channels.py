@@ -172,3 +172,19 @@ async def test_duplicates_disabled_kinds_and_low_severities_are_filtered(receive
     assert SIGNATURE_HEADER not in receiver.received[0].headers  # no secret configured, nothing signed
     assert value(metrics, "tradebot_alerts_suppressed_total", kind="order_rejected", reason="duplicate") == 1
     assert value(metrics, "tradebot_alerts_suppressed_total", kind="daily_summary", reason="disabled") == 1
+
+
+async def test_a_full_queue_gives_way_to_more_severe_alerts_and_sends_them_first(receivers, session):
+    receiver = await receivers()
+    alerts, metrics = dispatcher([webhook(receiver, session, max_messages=1, per_seconds=0.2)], queue_size=3)
+    for number in range(10):
+        alerts.publish(alert(number))  # info fills of a busy minute
+    alerts.publish(Alert(kind="trading_state_changed", severity="critical", message="TradingState ACTIVE → HALTED: operator",
+                         at_ns=1_723_161_250_000_000_000))
+    assert await alerts.flush(5)
+    await alerts.close(1)
+    kinds = [item.json["kind"] for item in receiver.received]
+    # Three waited; the kill switch took the oldest fill's place and went out first.
+    assert kinds == ["trading_state_changed", "order_filled", "order_filled"]
+    assert [item.json["details"]["number"] for item in receiver.received[1:]] == ["1", "2"]
+    assert value(metrics, "tradebot_alerts_dropped_total", channel="webhook:ops", reason="queue_full") == 8
