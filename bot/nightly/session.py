@@ -11,6 +11,7 @@ from bot.alerts import RedisAlertStream
 from bot.bus.redis_keys import RedisKeys
 from bot.clock import WallClock
 from bot.config import Settings
+from bot.nightly.metrics import NightlyMetrics
 from bot.nightly.runner import NightlyRunner
 from bot.status import redis_url_of
 
@@ -22,12 +23,12 @@ def with_redis_url(settings: Settings, url: str) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def nightly_runner(settings: Settings) -> AsyncIterator[NightlyRunner]:
+async def nightly_runner(settings: Settings, metrics: NightlyMetrics | None = None) -> AsyncIterator[NightlyRunner]:
     with redis_url_of(settings) as (url, _source):
         client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=settings.redis.connect_timeout_seconds)
         try:
             await client.ping()
             keys = RedisKeys(settings.redis.namespace)
-            yield NightlyRunner(with_redis_url(settings, url), client, keys, RedisAlertStream(client, keys.alerts()), WallClock())
+            yield NightlyRunner(with_redis_url(settings, url), client, keys, RedisAlertStream(client, keys.alerts()), WallClock(), metrics)
         finally:
             await client.aclose()
