@@ -60,8 +60,9 @@ class RedisAlertStream:
 
         self._client = client
         self.key = key
-        # As a dispatcher channel: every alert, paced only by Redis itself.
-        self.limits = ChannelLimits(enabled=True, max_messages=10_000, per_seconds=1.0)
+        # As a dispatcher channel: every alert, paced only by Redis itself, with room for a
+        # flood (an XADD takes a fraction of a millisecond), so the stored record stays whole.
+        self.limits = ChannelLimits(enabled=True, max_messages=10_000, per_seconds=1.0, queue_size=10_000)
 
     async def deliver(self, alert: Alert) -> None:
         """As a dispatcher channel (the dispatcher has logged the alert already)."""

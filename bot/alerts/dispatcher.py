@@ -45,7 +45,7 @@ class ChannelWorker:
         self._settings = settings
         self._metrics = metrics
         self._minimum_rank = SEVERITY_RANK[channel.limits.min_severity]
-        self._capacity = settings.queue_size
+        self._capacity = channel.limits.queue_size or settings.queue_size
         self._waiting: dict[int, deque[Alert]] = {rank: deque() for rank in _RANKS_HIGH_FIRST}
         self._size = 0
         self._arrived = asyncio.Event()

@@ -28,6 +28,8 @@ class ChannelLimits(SectionModel):
     # At most `max_messages` in any window of `per_seconds` (a sliding window, never exceeded).
     max_messages: PositiveInt = 20
     per_seconds: PositiveFloat = 60.0
+    # Alerts that may wait for this channel; null: alerts.queue_size.
+    queue_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
 
 
 class TelegramSettings(ChannelLimits):
