@@ -47,7 +47,9 @@ class HttpServer:
         self.port = port
 
     async def start(self) -> None:
-        application = web.Application(middlewares=[_json_errors, bearer_middleware(self._api_token)])
+        # Without the API nothing is secret: no token is asked for (and an unknown path is a 404).
+        middlewares = [_json_errors] if self._queries is None else [_json_errors, bearer_middleware(self._api_token)]
+        application = web.Application(middlewares=middlewares)
         application.router.add_get("/metrics", self._metrics)
         application.router.add_get("/healthz", self._health)
         application.router.add_get("/readyz", self._ready)
