@@ -55,9 +55,8 @@ def make_record(redis_url: str, data_directory: Path) -> None:
 
 async def get(url: str, headers: dict[str, str] | None = None, **parameters: Any) -> tuple[int, dict[str, str], Any]:
     """(status, headers, JSON body) of one GET; query parameters passed as given."""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url, headers=headers or {}, params=parameters or None) as response:
-            return response.status, dict(response.headers), await response.json(content_type=None)
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers or {}, params=parameters or None) as response:
+        return response.status, dict(response.headers), await response.json(content_type=None)
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:

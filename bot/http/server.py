@@ -111,6 +111,6 @@ async def _json_errors(request: web.Request, handler) -> web.StreamResponse:
             if name in error.headers:
                 response.headers[name] = error.headers[name]
         return response
-    except Exception:  # noqa: BLE001 - logged with its traceback; the client gets no internals
+    except Exception:
         log.exception("HTTP handler failed", path=request.path)
         return error_response(500, "internal_error", "see the daemon's log")

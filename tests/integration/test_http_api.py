@@ -15,6 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 import structlog
+from http_support import API_ROUTES, KEYS, TOKEN, bearer, get, make_record
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -22,7 +23,6 @@ from bot.bus.redis_server import EmbeddedRedis
 from bot.http.queries import TradingQueries
 from bot.http.readiness import redis_check
 from bot.http.server import HttpServer
-from http_support import API_ROUTES, KEYS, TOKEN, bearer, get, make_record
 
 
 @pytest.fixture(scope="module")

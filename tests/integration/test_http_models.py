@@ -8,6 +8,8 @@ second version is made corrupt (its file cut short), so the watcher refuses it a
 from __future__ import annotations
 
 import msgspec
+from http_support import TOKEN, bearer, get
+from model_support import MILLISECONDS, store, train
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -21,8 +23,6 @@ from bot.models.holder import ModelHolder
 from bot.models.metrics import ModelMetrics
 from bot.models.registry import ModelRegistry
 from bot.models.watcher import ModelWatcher
-from http_support import TOKEN, bearer, get
-from model_support import MILLISECONDS, store, train
 
 GOOD, CORRUPT = "20250924T020000Z", "20250924T030000Z"
 

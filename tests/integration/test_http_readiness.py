@@ -7,17 +7,17 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio
+from http_support import KEYS, TOKEN, bearer, daemon_settings, get
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from bot.app import Daemon
 from bot.bus.redis_server import EmbeddedRedis
+from bot.clock import WallClock
 from bot.http.queries import TradingQueries
 from bot.http.readiness import models_check, redis_check, run_checks, streams_check
 from bot.http.server import HttpServer
 from bot.ingest.client import MarketStreamClient
-from bot.clock import WallClock
-from http_support import KEYS, TOKEN, bearer, daemon_settings, get
 
 
 async def test_redis_stopped_makes_the_daemon_not_ready_naming_redis_and_the_server_keeps_answering(tmp_path):
