@@ -37,6 +37,8 @@ from bot.engine.ledger import RedisLedger
 from bot.engine.metrics import EngineMetrics
 from bot.engine.runner import EngineRunner
 from bot.scanner.service import ScannerService
+from bot.http.queries import TradingQueries
+from bot.http.readiness import models_check, redis_check, started_check, streams_check
 from bot.http.server import HttpServer
 from bot.ingest.client import StreamClientSettings
 from bot.ingest.metrics import IngestMetrics
@@ -212,7 +214,15 @@ class Daemon:
             await self.alerts.start(queries=self._telegram_queries(client, keys))
             stack.push_async_callback(self.alerts.close, settings.alerts.request_timeout_seconds)
             if settings.metrics.enabled:
-                self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port)
+                # Readiness checks and API queries read the daemon's parts at request time: most are built below.
+                checks = {"redis": redis_check(client), "daemon": started_check(self.ready)}
+                if settings.ingest.enabled:
+                    checks["streams"] = streams_check(lambda: self.service.client if self.service else None)
+                if settings.engine.enabled and (expected := hot_loaded_models(settings.engine.strategies)):
+                    checks["models"] = models_check(expected, lambda: {watcher.name: watcher.version for watcher in self.model_watchers})
+                queries = TradingQueries(client, keys, model_watchers=lambda: self.model_watchers) if settings.api.enabled else None
+                self.http = HttpServer(self.metrics.registry, settings.metrics.host, settings.metrics.port,
+                                       readiness_checks=checks, queries=queries, api_token=settings.api.token)
                 try:
                     await self.http.start()
                 except OSError as error:

@@ -19,6 +19,7 @@ from bot.config.sections import (
     ReplayExchangeSettings,
 )
 from bot.config.alerts import AlertSettings
+from bot.config.api import ApiSettings
 from bot.config.nightly import NightlySettings
 from bot.config.models import ModelSettings
 from bot.config.trading import EngineSettings, PaperSettings
@@ -44,6 +45,7 @@ class Settings(BaseModel):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nightly: NightlySettings = Field(default_factory=NightlySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

@@ -393,3 +393,12 @@ class MarketStreamClient:
 
     def stale_streams(self) -> set[str]:
         return set(self._stale)
+
+    def disconnected_shards(self) -> list[int]:
+        """Shards with no connection delivering right now (never opened, or its receiver ended),
+        for readiness: a daemon reconnecting is alive but not ready."""
+        return [
+            shard for shard in range(len(self._shards))
+            if (connection := self._connections.get(shard)) is None
+            or connection.receiver is None or connection.receiver.done() or connection.discarding
+        ]
