@@ -4,6 +4,8 @@ Redis holds with the right one, and turns a bad query parameter into a 400."""
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import re
 import sys
@@ -222,10 +224,15 @@ async def test_scanner_results_are_the_scans_hashes_most_traded_first(server, le
     assert body["status"]["failures"] == 0 and body["status"]["refreshes"] >= 1
 
 
-async def test_the_daemon_raised_no_alert_and_no_model_is_hot_loaded(server, ledger):
-    # The shipped settings trade no ml_signal strategy, and the replay raises no alert; the
-    # model watcher test (test_http_models.py) fills both.
-    assert (await get(f"{server.url}/api/v1/alerts", bearer()))[2] == {"alerts": []} and ledger.xlen(KEYS.alerts()) == 0
+async def test_alerts_are_the_stored_ones_newest_first_and_no_model_is_hot_loaded(server, ledger):
+    # The daemon announced its start and its fills; the API shows the alert stream as stored. The
+    # shipped settings trade no ml_signal strategy (test_http_models.py covers a loaded model).
+    stored = [(entry_id.decode(), json.loads(fields[b"alert"])) for entry_id, fields in ledger.xrevrange(KEYS.alerts())]
+    body = (await get(f"{server.url}/api/v1/alerts", bearer(), limit="1000"))[2]
+    assert [alert["id"] for alert in body["alerts"]] == [entry_id for entry_id, _ in stored][:1000]
+    assert body["alerts"][0] | {} == {**stored[0][1], "id": stored[0][0]}
+    kinds = {alert["kind"] for alert in body["alerts"]}
+    assert "daemon_started" in kinds and "order_filled" in kinds
     assert (await get(f"{server.url}/api/v1/models", bearer()))[2] == {"models": []}
 
 
