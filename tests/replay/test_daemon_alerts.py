@@ -14,7 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 import redis
 
@@ -25,6 +24,7 @@ from bot.app import Daemon
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis
 from bot.config import load_settings
+from test_embedded_defaults import ledger
 
 ROOT = Path(__file__).parents[2]
 SECRET = "a-webhook-signing-secret"
@@ -72,16 +72,12 @@ async def flood_when_trading(daemon: Daemon, published: list[float]) -> None:
 
 
 def trading_record(data_directory: Path) -> dict:
+    """The ledger as test_embedded_defaults reads it, and the kinds of the alerts stored."""
     keys = RedisKeys("tradebot")
+    record = ledger(data_directory)
     with EmbeddedRedis(data_directory) as server, redis.Redis.from_url(server.url) as client:
-        return {
-            "decisions": [msgspec.json.decode(fields[b"decision"]) for _, fields in client.xrange(keys.decisions())],
-            "orders": {key.decode(): msgspec.json.decode(value) for key, value in client.hgetall(keys.orders()).items()},
-            "fills": [msgspec.json.decode(fields[b"fill"]) for _, fields in client.xrange(keys.fills())],
-            "balances": client.hgetall(keys.balances()),
-            "positions": client.hgetall(keys.positions()),
-            "stored_alert_kinds": [json.loads(fields[b"alert"])["kind"] for _, fields in client.xrange(keys.alerts())],
-        }
+        record["stored_alert_kinds"] = [json.loads(fields[b"alert"])["kind"] for _, fields in client.xrange(keys.alerts())]
+    return record
 
 
 @pytest.mark.slow
