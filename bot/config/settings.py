@@ -18,6 +18,7 @@ from bot.config.sections import (
     RedisSettings,
     ReplayExchangeSettings,
 )
+from bot.config.lifecycle import LifecycleSettings
 from bot.config.nightly import NightlySettings
 from bot.config.models import ModelSettings
 from bot.config.trading import EngineSettings, PaperSettings
@@ -45,6 +46,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nightly: NightlySettings = Field(default_factory=NightlySettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
 
 def lake_root(settings: Settings) -> str:
