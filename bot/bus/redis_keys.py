@@ -32,6 +32,18 @@ class RedisKeys:
         """A hash describing the namespace itself: `venue`, the exchange whose record it holds."""
         return f"{self.namespace}:meta"
 
+    def daemon_lock(self) -> str:
+        """The running daemon's lease on the namespace: its owner id `host:pid:random`, with a TTL."""
+        return f"{self.namespace}:daemon:lock"
+
+    def daemon_lock_since(self) -> str:
+        """When the lease's owner took it (integer ns since the epoch); lives and dies with the lock."""
+        return f"{self.namespace}:daemon:lock:since"
+
+    def daemon_prefix(self) -> str:
+        """The prefix of the daemon's own bookkeeping keys, which claim_namespace leaves alone."""
+        return f"{self.namespace}:daemon:"
+
     def alerts(self) -> str:
         """A stream of alerts (bot.alerts): refused or stale models, failed nightly runs."""
         return f"{self.namespace}:alerts"
