@@ -154,12 +154,14 @@ def _run(arguments: argparse.Namespace) -> int:
     for secret in secret_values(settings):
         register_secret(secret)
     from bot.app import Daemon  # imported late so `tradebot --help` and `config check` stay fast
+    from bot.shutdown import process_exit
 
-    async def run(stop: asyncio.Event) -> None:
-        daemon = Daemon(settings)
+    async def run(stop: asyncio.Event) -> int:
+        # The watchdog: a shutdown that hangs past lifecycle.shutdown_grace_seconds ends the process.
+        daemon = Daemon(settings, hard_exit=process_exit)
         if console is None:
             await daemon.run(stop)
-            return
+            return daemon.exit_code
         view_stop = asyncio.Event()
         view = asyncio.create_task(show_live(daemon, console, view_stop))
         try:
@@ -167,6 +169,7 @@ def _run(arguments: argparse.Namespace) -> int:
         finally:
             view_stop.set()
             await asyncio.gather(view, return_exceptions=True)
+        return daemon.exit_code
 
     return asyncio.run(_run_until_signal(run))
 
@@ -197,22 +200,34 @@ def _exchange_sim(arguments: argparse.Namespace) -> int:
     return asyncio.run(_run_until_signal(serve_until))
 
 
+# After a second signal, the orderly unwinding (tasks cancelled, the private redis-server stopped)
+# gets this long before the process is ended regardless.
+_SECOND_SIGNAL_EXIT_SECONDS = 1.0
+
+
 async def _run_until_signal(start) -> int:
-    """Runs a component until SIGINT/SIGTERM; a second signal exits at once."""
+    """Runs a component until SIGINT/SIGTERM; a second signal exits at once (code 130).
+
+    `start(stop)` may return an exit code (the daemon's: 3 when its shutdown left something undone)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     def request_stop(signal_number: int) -> None:
         if stop.is_set():
-            log.warning("second signal: exiting now", signal=signal.Signals(signal_number).name)
-            raise SystemExit(130)
+            from bot.shutdown import EXIT_SECOND_SIGNAL, process_exit
+
+            log.warning("second signal: exiting now", signal=signal.Signals(signal_number).name, exit_code=EXIT_SECOND_SIGNAL)
+            # SystemExit cancels what runs (the private redis-server is still stopped on the way
+            # out); the watchdog makes sure nothing blocking keeps the process beyond a second.
+            process_exit.arm(_SECOND_SIGNAL_EXIT_SECONDS, EXIT_SECOND_SIGNAL, "second signal: the orderly exit took too long")
+            raise SystemExit(EXIT_SECOND_SIGNAL)
         log.info("signal received: shutting down", signal=signal.Signals(signal_number).name)
         stop.set()
 
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, request_stop, signal_number)
     try:
-        await start(stop)
+        code = await start(stop)
     except StartupError as error:  # an operational problem the message fully explains
         print(f"tradebot: {error}", file=sys.stderr)
         return 1
@@ -220,7 +235,7 @@ async def _run_until_signal(start) -> int:
         log.exception("fatal error")
         print(f"tradebot: {error}", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
