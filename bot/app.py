@@ -236,13 +236,14 @@ class Daemon:
         self._monotonic = monotonic
         self._hard_exit = hard_exit
         self._deadline: ShutdownDeadline | None = None
+        self._watchdog: object | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await self._run(stop)
         finally:
             if self._hard_exit is not None:
-                self._hard_exit.disarm()
+                self._hard_exit.disarm(self._watchdog)
             if self._deadline is not None:
                 log.info("daemon stopped", exit_code=self.exit_code, shutdown_seconds=round(self._deadline.elapsed(), 3),
                          grace_seconds=self._deadline.grace_seconds)
@@ -486,7 +487,7 @@ class Daemon:
         grace = self.settings.lifecycle.shutdown_grace_seconds
         self._deadline = ShutdownDeadline(grace, self._monotonic)
         if self._hard_exit is not None:
-            self._hard_exit.arm(grace, EXIT_FORCED, f"the shutdown did not finish within its grace period of {grace:g} s "
+            self._watchdog = self._hard_exit.arm(grace, EXIT_FORCED, f"the shutdown did not finish within its grace period of {grace:g} s "
                                 "(lifecycle.shutdown_grace_seconds)", describe=self._shutdown_state)
         log.info("shutting down", grace_seconds=grace)
 

@@ -81,23 +81,26 @@ class HardExit:
             if action in self._last_resorts:
                 self._last_resorts.remove(action)
 
-    def arm(self, seconds: float, code: int, reason: str, describe: Callable[[], dict[str, Any]] | None = None) -> None:
-        """Ends the process with `code` in `seconds` unless disarmed; an earlier arming is replaced."""
-        timer = threading.Timer(max(0.0, seconds), self._fire, (code, reason, describe))
+    def arm(self, seconds: float, code: int, reason: str, describe: Callable[[], dict[str, Any]] | None = None) -> object:
+        """Ends the process with `code` in `seconds` unless disarmed; an earlier arming is replaced.
+        Returns a token: `disarm(token)` leaves a later arming (e.g. a second signal's) alone."""
+        timer = threading.Timer(max(0.0, seconds), self.exit_now, (code, reason, describe))
         timer.daemon = True
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = timer
         timer.start()
+        return timer
 
-    def disarm(self) -> None:
+    def disarm(self, token: object | None = None) -> None:
         with self._lock:
-            if self._timer is not None:
+            if self._timer is not None and (token is None or token is self._timer):
                 self._timer.cancel()
                 self._timer = None
 
-    def _fire(self, code: int, reason: str, describe: Callable[[], dict[str, Any]] | None) -> None:
+    def exit_now(self, code: int, reason: str, describe: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Logs why, runs the last resorts, flushes the output and ends the process with `code`."""
         details: dict[str, Any] = {}
         if describe is not None:
             try:

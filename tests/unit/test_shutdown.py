@@ -45,6 +45,14 @@ def test_a_disarmed_watchdog_does_not_fire_and_an_armed_one_runs_the_last_resort
     watchdog.disarm()
     assert not fired.wait(0.2) and order == []
 
+    # Disarming with an older arming's token leaves the newer one (a second signal's) armed.
+    first = watchdog.arm(5.0, 9, "replaced")
+    watchdog.arm(5.0, 9, "kept")
+    watchdog.disarm(first)
+    assert watchdog._timer is not None and watchdog._timer is not first
+    watchdog.disarm()
+    assert watchdog._timer is None
+
     watchdog.add_last_resort(lambda: order.append("first registered"))
     watchdog.add_last_resort(lambda: order.append("second registered"))
     watchdog.add_last_resort(lambda: 1 / 0)  # a failing last resort does not stop the exit
