@@ -474,7 +474,7 @@ class Daemon:
                 seconds = deadline.until(_HOOKS_DONE_BY)
                 try:
                     finished = await self._finish(hook(seconds), seconds)
-                except Exception:  # noqa: BLE001 - one failing hook must not keep the others or the close from running
+                except Exception:  # one failing hook must not keep the others or the close from running
                     log.exception("a shutdown hook failed", hook=self.shutdown_step)
                 else:
                     if not finished:
@@ -514,7 +514,7 @@ class Daemon:
                 await (asyncio.shield(task) if task is not None else awaitable)
         except TimeoutError:
             return False
-        except Exception:  # noqa: BLE001
+        except Exception:
             if task is None:
                 raise
         return True

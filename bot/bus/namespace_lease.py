@@ -24,7 +24,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis.asyncio as redis
 import structlog
@@ -94,7 +94,7 @@ class LeaseHolder:
         pid = rest.partition(":")[0]
         since = "an unknown time"
         if self.since_ns is not None:
-            since = datetime.fromtimestamp(self.since_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            since = datetime.fromtimestamp(self.since_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return (f"host {host}, pid {pid}, holding it since {since}; its lease runs out in "
                 f"{self.expires_in_seconds:.1f} s unless renewed (owner id {self.owner})")
 

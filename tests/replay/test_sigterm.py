@@ -151,7 +151,7 @@ def test_sigterm_exits_0_within_the_grace_period_and_loses_nothing(redis_url, tm
         # A second daemon on the namespace is refused, naming the first, and clears nothing
         # (a replay start would otherwise wipe the namespace's replay record).
         trades_before = client.xlen(KEYS.stream("trade", "BTCUSDT"))
-        second = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=environment(redis_url, tmp_path / "second"),
+        second = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=environment(redis_url, tmp_path / "second"), check=False,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         assert f"another tradebot daemon runs on Redis namespace '{NAMESPACE}'" in second.stderr
