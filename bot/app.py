@@ -229,7 +229,7 @@ class Daemon:
         # Awaited in order during the shutdown, after the archive's last pass and before the
         # connections close; each gets the seconds it has left (the alert queue's flush).
         self.shutdown_hooks: list[Callable[[float], Awaitable[None]]] = []
-        self.lease: NamespaceLease | None = None
+        self.leases: list[NamespaceLease] = []  # one per role this daemon runs (engine, ingest)
         # 0, or EXIT_INCOMPLETE when a shutdown step ran out of time (bot.shutdown's exit codes).
         self.exit_code = EXIT_OK
         self.shutdown_step = ""  # what the shutdown is doing now, for the watchdog's report
@@ -253,11 +253,15 @@ class Daemon:
         keys = RedisKeys(settings.redis.namespace)
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(redis_connection(settings, self._seconds_left, self._hard_exit))
-            # Before anything is written: a second daemon on this namespace stops here.
+            # Before anything is written: a second daemon running the same role (ingest, engine)
+            # on this namespace stops here. An ingest-only and an engine-only process coexist.
             lifecycle = settings.lifecycle
-            self.lease = NamespaceLease(client, keys, lifecycle.lock_lease_seconds, lifecycle.lock_renew_seconds, self.clock)
-            await self.lease.acquire()
-            stack.push_async_callback(self._release_lease)
+            for role, enabled in (("engine", settings.engine.enabled), ("ingest", settings.ingest.enabled)):
+                if enabled:
+                    lease = NamespaceLease(client, keys, role, lifecycle.lock_lease_seconds, lifecycle.lock_renew_seconds, self.clock)
+                    await lease.acquire()
+                    self.leases.append(lease)
+                    stack.push_async_callback(self._release_lease, lease)
             rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
             self.simulator = simulator
             # Only a process that ingests a replay restarts its record; an engine-only process uses the
@@ -410,7 +414,7 @@ class Daemon:
             self.archiver.run(self.settings.lake.archive_interval_seconds, archive_stop) if self.archiver else asyncio.Event().wait(),
             name="archive",
         )
-        lease_task = asyncio.create_task(self.lease.hold() if self.lease else asyncio.Event().wait(), name="namespace-lease")
+        lease_task = asyncio.create_task(self._hold_leases(), name="namespace-leases")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         model_tasks = [asyncio.create_task(watcher.run(), name=f"model-watcher-{watcher.name}") for watcher in self.model_watchers]
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
@@ -482,6 +486,18 @@ class Daemon:
             self.shutdown_step = "closing connections"
             self._log_status()
 
+    async def _hold_leases(self) -> None:
+        """Renews every lease this daemon holds; ends with LeaseLostError when one was taken over
+        (a task group, so the other renewals stop with it rather than re-take what is released)."""
+        if not self.leases:
+            await asyncio.Event().wait()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for lease in self.leases:
+                    group.create_task(lease.hold(), name=f"namespace-lease-{lease.role}")
+        except* LeaseLostError as lost:
+            raise lost.exceptions[0] from None
+
     def _begin_shutdown(self) -> None:
         """Starts the one grace period every step shares, and arms the watchdog for its end."""
         grace = self.settings.lifecycle.shutdown_grace_seconds
@@ -523,16 +539,14 @@ class Daemon:
         log.error(what, step=self.shutdown_step, **details)
         self.exit_code = EXIT_INCOMPLETE
 
-    async def _release_lease(self) -> None:
-        if self.lease is None:
-            return
-        self.shutdown_step = "releasing the namespace lease"
+    async def _release_lease(self, lease: NamespaceLease) -> None:
+        self.shutdown_step = f"releasing the namespace's {lease.role} lease"
         try:
             async with asyncio.timeout(max(0.1, self._seconds_left())):
-                await self.lease.release()
+                await lease.release()
         except (TimeoutError, RedisError, OSError) as error:
             # It runs out by itself within lifecycle.lock_lease_seconds; the next start waits that long.
-            log.error("could not release the namespace lease; it runs out by itself",
+            log.error("could not release the namespace lease; it runs out by itself", role=lease.role,
                       error=f"{type(error).__name__}: {error}", lease_seconds=self.settings.lifecycle.lock_lease_seconds)
             self.exit_code = EXIT_INCOMPLETE
 

@@ -1,9 +1,13 @@
-"""One daemon per Redis namespace: a lease on `<ns>:daemon:lock`.
+"""One daemon per Redis namespace and role: a lease on `<ns>:daemon:lock:<role>`.
 
-Two daemons on one namespace would both consume the record as the same consumer group and both
-write the ledger: orders doubled, balances overwritten. So start-up takes a lease before anything
-is written: `SET <ns>:daemon:lock <owner> NX PX <lease>`, the owner id being `host:pid:random`. A
+Two engines on one namespace would both consume the record as the same consumer group and both
+write the ledger: orders doubled, balances overwritten. Two ingesters would interleave the latest
+state and book checkpoints, and a replay ingester clears the namespace it starts on. So start-up
+takes a lease per role it runs (`ingest`, `engine`) before anything is written:
+`SET <ns>:daemon:lock:<role> <owner> NX PX <lease>`, the owner id being `host:pid:random`. A
 second daemon finds it held and refuses to start, naming the holder and when its lease runs out.
+Per role, because ingest and engine may run as two processes on one Redis (`ingest.enabled`,
+`engine.enabled`): those two do not conflict.
 
 The lease has a time-to-live rather than living until deleted, so a daemon that crashed (SIGKILL,
 power loss) needs no clean-up: its lease runs out by itself and the next start just works
@@ -70,8 +74,11 @@ return 0
 """
 
 
+ROLES = ("engine", "ingest")
+
+
 class NamespaceLockedError(StartupError):
-    """Another daemon holds the namespace's lease."""
+    """Another daemon holds the namespace's lease for a role this one would run."""
 
 
 class LeaseLostError(StartupError):
@@ -113,14 +120,18 @@ class NamespaceLease:
         self,
         client: redis.Redis,
         keys: RedisKeys,
+        role: str,
         lease_seconds: float,
         renew_seconds: float,
         clock: Clock,
         owner: str | None = None,
     ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
         self._client = client
-        self._keys = (keys.daemon_lock(), keys.daemon_lock_since())
+        self._keys = (keys.daemon_lock(role), keys.daemon_lock_since(role))
         self._namespace = keys.namespace
+        self.role = role
         self._lease_milliseconds = max(1, round(lease_seconds * 1000))
         self._renew_seconds = renew_seconds
         self._clock = clock
@@ -135,12 +146,12 @@ class NamespaceLease:
         if int(reply[0]) != 1:
             holder = _holder(reply)
             raise NamespaceLockedError(
-                f"another tradebot daemon runs on Redis namespace {self._namespace!r}: {holder.describe()}. "
+                f"another tradebot daemon runs the {self.role} on Redis namespace {self._namespace!r}: {holder.describe()}. "
                 f"Stop it first, or choose another redis.namespace (TRADEBOT_REDIS__NAMESPACE); a crashed "
                 f"daemon's lease runs out by itself (lifecycle.lock_lease_seconds)"
             )
         self.since_ns, self.held = since, True
-        log.info("namespace lease taken", namespace=self._namespace, owner=self.owner,
+        log.info("namespace lease taken", namespace=self._namespace, role=self.role, owner=self.owner,
                  lease_seconds=self._lease_milliseconds / 1000)
 
     async def renew(self) -> bool:
@@ -151,12 +162,12 @@ class NamespaceLease:
             return True
         if outcome == 2:
             log.warning("the namespace lease had run out (no renewal got through in time) and nobody else took it: "
-                        "taken again", namespace=self._namespace, owner=self.owner)
+                        "taken again", namespace=self._namespace, role=self.role, owner=self.owner)
             return True
         self.held = False
         holder = _holder(reply)
         raise LeaseLostError(
-            f"lost the lease on Redis namespace {self._namespace!r}: it ran out before a renewal got through "
+            f"lost the {self.role} lease on Redis namespace {self._namespace!r}: it ran out before a renewal got through "
             f"and another daemon holds it now ({holder.describe()}); stopping without writing anything more"
         )
 
@@ -175,10 +186,10 @@ class NamespaceLease:
                 expired = unrenewed * 1000 > self._lease_milliseconds
                 if expired and not warned_expired:
                     log.error("the namespace lease may have run out: no renewal for longer than the lease",
-                              namespace=self._namespace, seconds_since_renewal=round(unrenewed, 1), error=str(error))
+                              namespace=self._namespace, role=self.role, seconds_since_renewal=round(unrenewed, 1), error=str(error))
                     warned_expired = True
                 else:
-                    log.warning("could not renew the namespace lease; retrying", namespace=self._namespace, error=str(error))
+                    log.warning("could not renew the namespace lease; retrying", namespace=self._namespace, role=self.role, error=str(error))
             else:
                 last_renewed = time.monotonic()
                 warned_expired = False
@@ -190,5 +201,5 @@ class NamespaceLease:
         released = bool(await self._client.eval(_RELEASE, 2, *self._keys, self.owner))
         self.held = False
         if released:
-            log.info("namespace lease released", namespace=self._namespace, owner=self.owner)
+            log.info("namespace lease released", namespace=self._namespace, role=self.role, owner=self.owner)
         return released

@@ -32,13 +32,14 @@ class RedisKeys:
         """A hash describing the namespace itself: `venue`, the exchange whose record it holds."""
         return f"{self.namespace}:meta"
 
-    def daemon_lock(self) -> str:
-        """The running daemon's lease on the namespace: its owner id `host:pid:random`, with a TTL."""
-        return f"{self.namespace}:daemon:lock"
+    def daemon_lock(self, role: str) -> str:
+        """The lease of the daemon running `role` (`ingest`, `engine`) on the namespace: its owner
+        id `host:pid:random`, with a TTL. One per role: ingest and engine may be two processes."""
+        return f"{self.namespace}:daemon:lock:{role}"
 
-    def daemon_lock_since(self) -> str:
-        """When the lease's owner took it (integer ns since the epoch); lives and dies with the lock."""
-        return f"{self.namespace}:daemon:lock:since"
+    def daemon_lock_since(self, role: str) -> str:
+        """When that lease's owner took it (integer ns since the epoch); lives and dies with it."""
+        return f"{self.namespace}:daemon:lock:{role}:since"
 
     def daemon_prefix(self) -> str:
         """The prefix of the daemon's own bookkeeping keys, which claim_namespace leaves alone."""

@@ -145,8 +145,9 @@ def test_sigterm_exits_0_within_the_grace_period_and_loses_nothing(redis_url, tm
     try:
         # Mid-stream, once the engine has traded: at least one filled order in the ledger.
         wait_for(lambda: client.hlen(KEYS.orders()) >= 1, daemon, 90, "the engine's first order")
-        holder = client.get(KEYS.daemon_lock()).decode()
+        holder = client.get(KEYS.daemon_lock("engine")).decode()
         assert holder.split(":")[1] == str(daemon.process.pid)
+        assert client.get(KEYS.daemon_lock("ingest")).decode() == holder
 
         # A second daemon on the namespace is refused, naming the first, and clears nothing
         # (a replay start would otherwise wipe the namespace's replay record).
@@ -154,10 +155,10 @@ def test_sigterm_exits_0_within_the_grace_period_and_loses_nothing(redis_url, tm
         second = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=environment(redis_url, tmp_path / "second"), check=False,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
-        assert f"another tradebot daemon runs on Redis namespace '{NAMESPACE}'" in second.stderr
+        assert f"another tradebot daemon runs the engine on Redis namespace '{NAMESPACE}'" in second.stderr
         assert f"pid {daemon.process.pid}, holding it since" in second.stderr and "runs out in" in second.stderr
         assert client.xlen(KEYS.stream("trade", "BTCUSDT")) >= trades_before > 0
-        assert client.get(KEYS.daemon_lock()).decode() == holder
+        assert client.get(KEYS.daemon_lock("engine")).decode() == holder
 
         code, seconds = daemon.stop(signal.SIGTERM)
     finally:
@@ -183,7 +184,7 @@ def test_sigterm_exits_0_within_the_grace_period_and_loses_nothing(redis_url, tm
 
     # The engine committed what it read: nothing pending, its ledger and the lease released.
     assert set(pending_entries(client).values()) == {0}
-    assert client.exists(KEYS.daemon_lock()) == 0
+    assert client.exists(KEYS.daemon_lock("engine"), KEYS.daemon_lock("ingest")) == 0
     at_stop = ledger(client)
     assert at_stop["orders"] and at_stop["fills"] and at_stop["decisions"]
     booked_orders = {json.loads(fields[b"fill"])["client_order_id"] for fields in at_stop["fills"]}
