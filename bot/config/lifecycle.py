@@ -12,7 +12,7 @@ class LifecycleSettings(SectionModel):
     # makes its last pass, alerts are flushed, connections close. Docker's default stop timeout
     # is 10 s before SIGKILL, so the default fits inside it.
     shutdown_grace_seconds: PositiveFloat = 10.0
-    # The lease on `<ns>:daemon:lock` that keeps a second daemon off the namespace. A crashed
+    # The leases on `<ns>:daemon:lock:<role>` that keep a second daemon off the namespace. A crashed
     # daemon's lease runs out by itself after this long; a running one renews it.
     lock_lease_seconds: PositiveFloat = 15.0
     # How often the lease is renewed. A third of the lease: two renewals may fail (a slow Redis,
