@@ -22,7 +22,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from bot.alerts import RedisAlertStream
-from bot.bus.namespace_lease import LeaseLostError, NamespaceLease
+from bot.bus.namespace_lease import LeaseLostError, NamespaceLease, new_owner_id
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
@@ -256,9 +256,11 @@ class Daemon:
             # Before anything is written: a second daemon running the same role (ingest, engine)
             # on this namespace stops here. An ingest-only and an engine-only process coexist.
             lifecycle = settings.lifecycle
+            owner = new_owner_id()  # one process, one owner id for every role it holds
             for role, enabled in (("engine", settings.engine.enabled), ("ingest", settings.ingest.enabled)):
                 if enabled:
-                    lease = NamespaceLease(client, keys, role, lifecycle.lock_lease_seconds, lifecycle.lock_renew_seconds, self.clock)
+                    lease = NamespaceLease(client, keys, role, lifecycle.lock_lease_seconds, lifecycle.lock_renew_seconds,
+                                           self.clock, owner=owner)
                     await lease.acquire()
                     self.leases.append(lease)
                     stack.push_async_callback(self._release_lease, lease)
