@@ -1,9 +1,11 @@
 """The only place that wires concrete classes together.
 
-`Daemon.run()` brings the pieces up in dependency order (Redis, the replay exchange when the venue
-is `replay`, the HTTP endpoint, REST, the writer, the ingest service, the trading engine), and
-tears them down in the reverse order: the engine finishes and commits the batch in hand, and
-ingest flushes what was received to Redis before the connection is let go.
+`Daemon.run()` brings the pieces up in dependency order (Redis, the namespace lease, the replay
+exchange when the venue is `replay`, the HTTP endpoint, REST, the writer, the ingest service, the
+trading engine), and tears them down in the reverse order within one grace period
+(`lifecycle.shutdown_grace_seconds`): the engine finishes and commits the batch in hand, ingest
+flushes what was received to Redis, the archive makes its last pass, the shutdown hooks run (the
+alert queue's flush), and only then are the lease released and the connections let go.
 The engine's own parts are assembled by `bot.engine.assembly`, shared with tests and benchmarks.
 """
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
 import structlog
@@ -23,6 +26,7 @@ from bot.alerts.kinds import SEVERITY, AlertKind
 from bot.alerts import Alert
 from bot.alerts.metrics import AlertMetrics
 from bot.alerts.sources import DailySummary, EngineAlerts, StreamHealthAlerts
+from bot.bus.namespace_lease import LeaseLostError, NamespaceLease, new_owner_id
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
@@ -50,15 +54,27 @@ from bot.lake.writer import RawWriter
 from bot.models.metrics import ModelMetrics
 from bot.models.registry import ModelRegistry
 from bot.models.watcher import ModelWatcher, hot_loaded_models
+from bot.shutdown import EXIT_FORCED, EXIT_INCOMPLETE, EXIT_OK, HardExit, ShutdownDeadline
 from bot.sim.exchange import ReplayExchange
 from bot.sim.settings import ReplaySettings
 
 log = structlog.get_logger(__name__)
 
 _STATUS_INTERVAL_SECONDS = 10.0
-_DRAIN_TIMEOUT_SECONDS = 5.0
-_ENGINE_STOP_SECONDS = 3.0
-_ARCHIVE_STOP_SECONDS = 30.0
+# The shutdown's steps share ONE grace period (lifecycle.shutdown_grace_seconds); each must be done
+# by its point in it, so time a step leaves unused rolls over to the later ones:
+#   engine  by 20%: a batch is milliseconds of work and one MULTI; cut short, the uncommitted batch
+#                   is still pending in the consumer group and handled again on restart (no loss).
+#   flush   by 55%: market data received but not written to Redis is lost for good (Binance cannot
+#                   resend depth diffs), so it gets the largest share.
+#   archive by 70%: cut short, the next start's pass takes over from the cursors (no loss).
+#   hooks   by 85%: the alert queue's flush; alerts not sent are dropped and counted.
+#   The rest (at least 15%): release the lease, close connections, SHUTDOWN the private
+#   redis-server (its AOF fsynced). At 100% the watchdog ends the process (exit code 4).
+_ENGINE_DONE_BY = 0.20
+_FLUSH_DONE_BY = 0.55
+_ARCHIVE_DONE_BY = 0.70
+_HOOKS_DONE_BY = 0.85
 
 
 def ingest_settings(settings: Settings) -> IngestSettings:
@@ -82,8 +98,14 @@ def ingest_settings(settings: Settings) -> IngestSettings:
 
 
 @contextlib.asynccontextmanager
-async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
-    """The configured Redis, or a private redis-server under the data directory when none is."""
+async def redis_connection(
+    settings: Settings, seconds_left: Callable[[], float] | None = None, hard_exit: HardExit | None = None,
+) -> AsyncIterator[redis.Redis]:
+    """The configured Redis, or a private redis-server under the data directory when none is.
+
+    `seconds_left` bounds the private server's stop (SHUTDOWN, which fsyncs its AOF) to what is
+    left of the shutdown's grace period; `hard_exit`'s last resort terminates the server if the
+    process must end before that stop ran."""
     embedded: EmbeddedRedis | None = None
     url = settings.redis.url
     if url is None:
@@ -94,6 +116,8 @@ async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
             raise StartupError(f"{error} (data_directory / TRADEBOT_DATA_DIRECTORY)") from error
         url = embedded.url
         log.info("started private redis-server", url=url, data_directory=str(Path(settings.data_directory) / "redis"))
+        if hard_exit is not None:
+            hard_exit.add_last_resort(embedded.terminate)
     client = redis.Redis.from_url(
         url, socket_connect_timeout=settings.redis.connect_timeout_seconds,
         socket_timeout=settings.redis.connect_timeout_seconds * 2, health_check_interval=30,
@@ -106,9 +130,14 @@ async def redis_connection(settings: Settings) -> AsyncIterator[redis.Redis]:
             raise StartupError(f"cannot reach Redis at {mask_url_password(url)}, set by {source}: {error}") from error
         yield client
     finally:
-        await client.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await client.aclose()
         if embedded is not None:
+            if seconds_left is not None:
+                embedded.shutdown_timeout_seconds = max(0.5, seconds_left())
             await asyncio.to_thread(embedded.stop)
+            if hard_exit is not None:
+                hard_exit.remove_last_resort(embedded.terminate)
             log.info("stopped private redis-server")
 
 
@@ -149,8 +178,12 @@ async def claim_namespace(client: redis.Redis, keys: RedisKeys, venue: str, repl
     marker = keys.meta()
     recorded_venue = await client.hget(marker, "venue")
     recorded = recorded_venue.decode() if recorded_venue is not None else None
+    # The daemon's own keys (its lease, taken just before) are neither foreign nor record.
+    own = keys.daemon_prefix().encode()
     if recorded is None:
-        async for _ in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
+        async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
+            if key.startswith(own):
+                continue
             raise NamespaceInUseError(
                 f"Redis namespace {keys.namespace!r} holds keys not written by tradebot; "
                 f"choose another redis.namespace"
@@ -163,7 +196,8 @@ async def claim_namespace(client: redis.Redis, keys: RedisKeys, venue: str, repl
     deleted = 0
     if replay_here and recorded is not None:
         async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
-            deleted += await client.delete(key)
+            if not key.startswith(own):
+                deleted += await client.delete(key)
     await client.hset(marker, "venue", venue)
     return deleted
 
@@ -175,7 +209,12 @@ class Daemon:
         clock: Clock | None = None,
         metrics: IngestMetrics | None = None,
         book_listener: Callable[[OrderBook], None] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        hard_exit: HardExit | None = None,
     ) -> None:
+        """`hard_exit`: the process's watchdog (`bot.shutdown.process_exit`), armed for the grace
+        period when the shutdown starts; None (in-process tests) arms nothing."""
         self.settings = settings
         self.book_listener = book_listener
         self.clock = clock or WallClock()
@@ -195,12 +234,44 @@ class Daemon:
         self.archiver: StreamArchiver | None = None
         self._entries_failed_seen = 0
         self.nightly = None  # the NightlyScheduler, when nightly.enabled
+        # Awaited in order during the shutdown, after the archive's last pass and before the
+        # connections close; each gets the seconds it has left (the alert queue's flush).
+        self.shutdown_hooks: list[Callable[[float], Awaitable[None]]] = []
+        self.leases: list[NamespaceLease] = []  # one per role this daemon runs (engine, ingest)
+        # 0, or EXIT_INCOMPLETE when a shutdown step ran out of time (bot.shutdown's exit codes).
+        self.exit_code = EXIT_OK
+        self.shutdown_step = ""  # what the shutdown is doing now, for the watchdog's report
+        self._monotonic = monotonic
+        self._hard_exit = hard_exit
+        self._deadline: ShutdownDeadline | None = None
+        self._watchdog: object | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            if self._hard_exit is not None:
+                self._hard_exit.disarm(self._watchdog)
+            if self._deadline is not None:
+                log.info("daemon stopped", exit_code=self.exit_code, shutdown_seconds=round(self._deadline.elapsed(), 3),
+                         grace_seconds=self._deadline.grace_seconds)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         keys = RedisKeys(settings.redis.namespace)
         async with contextlib.AsyncExitStack() as stack:
-            client = await stack.enter_async_context(redis_connection(settings))
+            client = await stack.enter_async_context(redis_connection(settings, self._seconds_left, self._hard_exit))
+            # Before anything is written: a second daemon running the same role (ingest, engine)
+            # on this namespace stops here. An ingest-only and an engine-only process coexist.
+            lifecycle = settings.lifecycle
+            owner = new_owner_id()  # one process, one owner id for every role it holds
+            for role, enabled in (("engine", settings.engine.enabled), ("ingest", settings.ingest.enabled)):
+                if enabled:
+                    lease = NamespaceLease(client, keys, role, lifecycle.lock_lease_seconds, lifecycle.lock_renew_seconds,
+                                           self.clock, owner=owner)
+                    await lease.acquire()
+                    self.leases.append(lease)
+                    stack.push_async_callback(self._release_lease, lease)
             rest_url, websocket_url, simulator = await stack.enter_async_context(exchange_endpoints(settings))
             self.simulator = simulator
             # Only a process that ingests a replay restarts its record; an engine-only process uses the
@@ -212,7 +283,10 @@ class Daemon:
             # Alerts first: everything after may need to tell the operator something.
             self.alerts = AlertService(settings, client, keys, self.clock, self.alert_metrics)
             await self.alerts.start(queries=self._telegram_queries(client, keys))
-            stack.push_async_callback(self.alerts.close, settings.alerts.request_timeout_seconds)
+            # Stopping, the queued alerts go out within the hooks' share of the grace period; the
+            # stack's close only matters when start-up fails before the shutdown sequence runs.
+            self.shutdown_hooks.append(self.alerts.close)
+            stack.push_async_callback(self.alerts.close, 0.0)
             if settings.metrics.enabled:
                 # Readiness checks and API queries read the daemon's parts at request time: most are built below.
                 checks = {"redis": redis_check(client), "daemon": started_check(self.ready)}
@@ -396,6 +470,7 @@ class Daemon:
             self.archiver.run(self.settings.lake.archive_interval_seconds, archive_stop) if self.archiver else asyncio.Event().wait(),
             name="archive",
         )
+        lease_task = asyncio.create_task(self._hold_leases(), name="namespace-leases")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         model_tasks = [asyncio.create_task(watcher.run(), name=f"model-watcher-{watcher.name}") for watcher in self.model_watchers]
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
@@ -406,37 +481,134 @@ class Daemon:
         self._alert(AlertKind.DAEMON_STARTED, f"tradebot started: {self.settings.exchange.venue}, {self.settings.engine.mode} mode, "
                     f"{', '.join(self.settings.ingest.symbols)}", venue=self.settings.exchange.venue)
         try:
-            done, _ = await asyncio.wait({ingest_task, writer_task, engine_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done & {ingest_task, writer_task, engine_task}:
-                task.result()  # a crashed component surfaces here with its own traceback
+            done, _ = await asyncio.wait(
+                {ingest_task, writer_task, engine_task, lease_task, stop_task}, return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in done & {ingest_task, writer_task, engine_task, lease_task}:
+                task.result()  # a crashed component (or a lost lease) surfaces here with its own traceback
         finally:
+            self.ready.clear()  # /readyz answers 503 from here on: a load balancer stops sending
             self._alert(AlertKind.DAEMON_STOPPING, "tradebot stopping" + ("" if stop.is_set() else " (a component ended; see the log)"))
-            # The engine stops taking new events, finishes and commits the batch in hand.
+            lease_lost = lease_task.done() and not lease_task.cancelled() and isinstance(lease_task.exception(), LeaseLostError)
+            self._begin_shutdown()
+            deadline = self._deadline
+            assert deadline is not None
+            lease_task.cancel()
+            if lease_lost:
+                # Another daemon owns the namespace now: whatever this one would still write (the
+                # batch in hand, the backlog) would mix with its record and ledger. Write nothing.
+                log.error("stopping without writing: the namespace lease was lost",
+                          backlog_dropped=self.writer.backlog)
+                for task in (engine_task, writer_task, archive_task):
+                    task.cancel()
+            # 1. The engine stops taking new events, finishes and commits the batch in hand.
+            self.shutdown_step = "engine: committing the batch in hand"
             engine_stop.set()
-            if self.runner is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(engine_task), _ENGINE_STOP_SECONDS)
+            if self.runner is not None and not lease_lost:
+                if not await self._finish(engine_task, deadline.until(_ENGINE_DONE_BY)):
+                    self._left_undone("the engine's batch in hand was not committed in time; it stays pending in the "
+                                      "consumer group and is handled again on restart")
+                elif not engine_task.cancelled() and engine_task.exception() is not None:
+                    self._left_undone("the engine's last commit failed; the batch stays pending in the consumer group "
+                                      "and is handled again on restart", error=repr(engine_task.exception()))
             engine_task.cancel()
             await asyncio.gather(engine_task, return_exceptions=True)
-            log.info("stopping: flushing what was received to Redis")
+            # 2. Ingest stops receiving; what it received is flushed to Redis.
+            self.shutdown_step = "ingest: flushing what was received to Redis"
+            log.info("stopping: flushing what was received to Redis", backlog=self.writer.backlog)
             for task in (ingest_task, status_task, stop_task, scanner_task, *model_tasks):
                 task.cancel()
             await asyncio.gather(ingest_task, status_task, stop_task, scanner_task, *model_tasks, return_exceptions=True)
-            try:
-                await asyncio.wait_for(self.writer.drained(), _DRAIN_TIMEOUT_SECONDS)
-            except TimeoutError:
-                log.error("could not flush everything to Redis in time", backlog=self.writer.backlog)
+            if not lease_lost and not await self._finish(self.writer.drained(), deadline.until(_FLUSH_DONE_BY)):
+                self._left_undone("could not flush everything received to Redis in time; the backlog is lost",
+                                  backlog=self.writer.backlog)
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
-            # The archive finishes the pass in hand and makes a last one over what was flushed;
+            # 3. The archive finishes the pass in hand and makes a last one over what was flushed;
             # cut short, the next start's pass takes over from the cursors.
+            self.shutdown_step = "archive: last pass"
             archive_stop.set()
-            if self.archiver is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(archive_task), _ARCHIVE_STOP_SECONDS)
+            if self.archiver is not None and not lease_lost and not await self._finish(archive_task, deadline.until(_ARCHIVE_DONE_BY)):
+                self._left_undone("the archive's last pass was cut short; the next start continues from its cursors")
             archive_task.cancel()
             await asyncio.gather(archive_task, return_exceptions=True)
+            # 4. The hooks (the alert queue's flush), each with the time the hooks have left.
+            for hook in self.shutdown_hooks:
+                self.shutdown_step = f"shutdown hook {getattr(hook, '__qualname__', hook)!s}"
+                seconds = deadline.until(_HOOKS_DONE_BY)
+                try:
+                    finished = await self._finish(hook(seconds), seconds)
+                except Exception:  # one failing hook must not keep the others or the close from running
+                    log.exception("a shutdown hook failed", hook=self.shutdown_step)
+                else:
+                    if not finished:
+                        self._left_undone("a shutdown hook did not finish in time", hook=self.shutdown_step)
+            self.shutdown_step = "closing connections"
             self._log_status()
+
+    async def _hold_leases(self) -> None:
+        """Renews every lease this daemon holds; ends with LeaseLostError when one was taken over
+        (a task group, so the other renewals stop with it rather than re-take what is released)."""
+        if not self.leases:
+            await asyncio.Event().wait()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for lease in self.leases:
+                    group.create_task(lease.hold(), name=f"namespace-lease-{lease.role}")
+        except* LeaseLostError as lost:
+            raise lost.exceptions[0] from None
+
+    def _begin_shutdown(self) -> None:
+        """Starts the one grace period every step shares, and arms the watchdog for its end."""
+        grace = self.settings.lifecycle.shutdown_grace_seconds
+        self._deadline = ShutdownDeadline(grace, self._monotonic)
+        if self._hard_exit is not None:
+            self._watchdog = self._hard_exit.arm(grace, EXIT_FORCED, f"the shutdown did not finish within its grace period of {grace:g} s "
+                                "(lifecycle.shutdown_grace_seconds)", describe=self._shutdown_state)
+        log.info("shutting down", grace_seconds=grace)
+
+    def _shutdown_state(self) -> dict[str, object]:
+        """What the watchdog reports when it has to end the process."""
+        return {"step": self.shutdown_step, "backlog": self.writer.backlog if self.writer is not None else None}
+
+    def _seconds_left(self) -> float:
+        """What is left of the shutdown's grace period (all of it before the shutdown started)."""
+        if self._deadline is None:
+            return self.settings.lifecycle.shutdown_grace_seconds
+        return self._deadline.left()
+
+    @staticmethod
+    async def _finish(awaitable: Awaitable[object], seconds: float) -> bool:
+        """Awaits it for at most `seconds`; False if the time ran out. A task is only waited for
+        (shielded: its owner cancels it, and reads what it raised); a coroutine is cancelled when
+        the time runs out, and what it raises propagates."""
+        task = awaitable if isinstance(awaitable, asyncio.Future) else None
+        try:
+            # asyncio.timeout, not wait_for: with no time left, an already finished step still
+            # counts as finished instead of timing out before it was looked at.
+            async with asyncio.timeout(seconds):
+                await (asyncio.shield(task) if task is not None else awaitable)
+        except TimeoutError:
+            return False
+        except Exception:
+            if task is None:
+                raise
+        return True
+
+    def _left_undone(self, what: str, **details: object) -> None:
+        log.error(what, step=self.shutdown_step, **details)
+        self.exit_code = EXIT_INCOMPLETE
+
+    async def _release_lease(self, lease: NamespaceLease) -> None:
+        self.shutdown_step = f"releasing the namespace's {lease.role} lease"
+        try:
+            async with asyncio.timeout(max(0.1, self._seconds_left())):
+                await lease.release()
+        except (TimeoutError, RedisError, OSError) as error:
+            # It runs out by itself within lifecycle.lock_lease_seconds; the next start waits that long.
+            log.error("could not release the namespace lease; it runs out by itself", role=lease.role,
+                      error=f"{type(error).__name__}: {error}", lease_seconds=self.settings.lifecycle.lock_lease_seconds)
+            self.exit_code = EXIT_INCOMPLETE
 
     async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:
         """A replay exchange started here ends with its recording; so does the run, once every
@@ -503,6 +675,7 @@ class Daemon:
         log.info(
             "ingest status",
             messages=int(total("tradebot_ingest_messages_total")),
+            messages_by_kind={str(kind): count for kind, count in self.metrics.messages.counts.items() if count},
             written_to_redis=self.writer.statistics.entries_written,
             backlog=self.writer.backlog,
             reconnects=int(total("tradebot_ingest_reconnects_total")),

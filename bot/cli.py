@@ -154,12 +154,14 @@ def _run(arguments: argparse.Namespace) -> int:
     for secret in secret_values(settings):
         register_secret(secret)
     from bot.app import Daemon  # imported late so `tradebot --help` and `config check` stay fast
+    from bot.shutdown import process_exit
 
-    async def run(stop: asyncio.Event) -> None:
-        daemon = Daemon(settings)
+    async def run(stop: asyncio.Event) -> int:
+        # The watchdog: a shutdown that hangs past lifecycle.shutdown_grace_seconds ends the process.
+        daemon = Daemon(settings, hard_exit=process_exit)
         if console is None:
             await daemon.run(stop)
-            return
+            return daemon.exit_code
         view_stop = asyncio.Event()
         view = asyncio.create_task(show_live(daemon, console, view_stop))
         try:
@@ -167,8 +169,30 @@ def _run(arguments: argparse.Namespace) -> int:
         finally:
             view_stop.set()
             await asyncio.gather(view, return_exceptions=True)
+        return daemon.exit_code
 
-    return asyncio.run(_run_until_signal(run))
+    code = asyncio.run(_run_until_signal(run))
+    _end_process(code)
+    return code  # not reached
+
+
+def _end_process(code: int) -> None:
+    """Ends `tradebot run` once its orderly stop is complete, skipping the interpreter's teardown.
+
+    Everything that matters is done by now (Redis flushed and closed, the lease released, the
+    private server stopped). The teardown only unloads the libraries (xgboost, pyarrow, pandas,
+    ...), which took 1-1.5 s here: past a full grace period, that would push the exit beyond
+    Docker's stop timeout (SIGKILL). Log handlers and the standard streams are flushed first."""
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _exchange_sim(arguments: argparse.Namespace) -> int:
@@ -198,21 +222,29 @@ def _exchange_sim(arguments: argparse.Namespace) -> int:
 
 
 async def _run_until_signal(start) -> int:
-    """Runs a component until SIGINT/SIGTERM; a second signal exits at once."""
+    """Runs a component until SIGINT/SIGTERM; a second signal exits at once (code 130).
+
+    `start(stop)` may return an exit code (the daemon's: 3 when its shutdown left something undone)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     def request_stop(signal_number: int) -> None:
         if stop.is_set():
-            log.warning("second signal: exiting now", signal=signal.Signals(signal_number).name)
-            raise SystemExit(130)
+            from bot.shutdown import EXIT_SECOND_SIGNAL, process_exit
+
+            # At once means at once: no unwinding (it may be what hangs) and no interpreter
+            # teardown (a second or more with the libraries loaded). The last resorts still run:
+            # the private redis-server gets SIGTERM and fsyncs its AOF on its way out.
+            name = signal.Signals(signal_number).name
+            process_exit.exit_now(EXIT_SECOND_SIGNAL, "second signal, the shutdown is left unfinished",
+                                  describe=lambda: {"signal": name})
         log.info("signal received: shutting down", signal=signal.Signals(signal_number).name)
         stop.set()
 
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, request_stop, signal_number)
     try:
-        await start(stop)
+        code = await start(stop)
     except StartupError as error:  # an operational problem the message fully explains
         print(f"tradebot: {error}", file=sys.stderr)
         return 1
@@ -220,7 +252,7 @@ async def _run_until_signal(start) -> int:
         log.exception("fatal error")
         print(f"tradebot: {error}", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -73,12 +73,14 @@ class AlertService:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
     async def close(self, seconds: float) -> None:
+        """Delivers what is queued within `seconds` (less a moment to close connections), then
+        stops; idempotent, so a second call after the first is a no-op."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self.dispatcher is not None:
-            await self.dispatcher.close(seconds)
+            await self.dispatcher.close(max(0.0, seconds - min(0.5, seconds / 4)))
         if self.session is not None:
             with contextlib.suppress(Exception):
                 await self.session.close()

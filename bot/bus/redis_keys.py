@@ -32,6 +32,19 @@ class RedisKeys:
         """A hash describing the namespace itself: `venue`, the exchange whose record it holds."""
         return f"{self.namespace}:meta"
 
+    def daemon_lock(self, role: str) -> str:
+        """The lease of the daemon running `role` (`ingest`, `engine`) on the namespace: its owner
+        id `host:pid:random`, with a TTL. One per role: ingest and engine may be two processes."""
+        return f"{self.namespace}:daemon:lock:{role}"
+
+    def daemon_lock_since(self, role: str) -> str:
+        """When that lease's owner took it (integer ns since the epoch); lives and dies with it."""
+        return f"{self.namespace}:daemon:lock:{role}:since"
+
+    def daemon_prefix(self) -> str:
+        """The prefix of the daemon's own bookkeeping keys, which claim_namespace leaves alone."""
+        return f"{self.namespace}:daemon:"
+
     def alerts(self) -> str:
         """A stream of every alert sent (bot.alerts): orders, guards, trading state, models, streams."""
         return f"{self.namespace}:alerts"

@@ -151,6 +151,14 @@ class EmbeddedRedis:
             self._process = None
             self._release_lock()
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (redis saves, fsyncs its AOF and exits): the last resort of a
+        process that must end now (bot.shutdown.HardExit), where stop() would block."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                process.terminate()
+
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
 

@@ -20,6 +20,7 @@ from bot.config.sections import (
 )
 from bot.config.alerts import AlertSettings
 from bot.config.api import ApiSettings
+from bot.config.lifecycle import LifecycleSettings
 from bot.config.nightly import NightlySettings
 from bot.config.models import ModelSettings
 from bot.config.trading import EngineSettings, PaperSettings
@@ -49,6 +50,7 @@ class Settings(BaseModel):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     nightly: NightlySettings = Field(default_factory=NightlySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
 
 def lake_root(settings: Settings) -> str:
