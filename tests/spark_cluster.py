@@ -55,7 +55,7 @@ def _alive_workers(ui_port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:
             state = json.load(response)
-    except OSError:
+    except (OSError, ValueError):  # not up yet, or a page that is not the master's JSON yet
         return 0
     return int(state.get("aliveworkers", 0))
 
@@ -75,7 +75,11 @@ def standalone_cluster(work: Path, cores: int = 1, memory: str = "1g") -> Iterat
     """Start a master and one worker; yield the master URL (`spark://127.0.0.1:<port>`)."""
     work.mkdir(parents=True, exist_ok=True)
     environment = _environment(work)
-    port, ui_port, worker_ui_port = free_port(), free_port(), free_port()
+    ports: list[int] = []
+    while len(ports) < 3:  # three distinct ports: two daemons must never be told the same one
+        if (candidate := free_port()) not in ports:
+            ports.append(candidate)
+    port, ui_port, worker_ui_port = ports
     master_url = f"spark://127.0.0.1:{port}"
     processes: list[subprocess.Popen] = []
     try:

@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.http.server import HttpServer
+from bot.alerts.metrics import AlertMetrics
 from bot.engine.metrics import EngineMetrics
 from bot.nightly.metrics import NightlyMetrics
 from bot.nightly.report import NightlyReport
@@ -69,6 +70,9 @@ def metrics() -> IngestMetrics:
     models.refused("signal")
     models.age.labels("signal").set(3600)
     models.stale.labels("signal").set(0)
+    alerts = AlertMetrics(metrics.registry)
+    alerts.add_channel("telegram:42")
+    alerts.suppressed.labels("order_filled", "duplicate").inc()
     return metrics
 
 

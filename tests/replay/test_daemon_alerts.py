@@ -32,13 +32,17 @@ CHAT = 4242
 RATE = 5  # Telegram messages per second, configured below
 
 
-def settings_for(data_directory: Path, telegram: Receiver | None, webhook: Receiver | None):
+def settings_for(data_directory: Path, telegram: Receiver | None, webhook: Receiver | None,
+                 failing: Receiver | None = None, hanging: Receiver | None = None):
     environment = {
         "TRADEBOT_DATA_DIRECTORY": str(data_directory),
         "TRADEBOT_REPLAY_EXCHANGE__SPEED": "",
         "TRADEBOT_METRICS__PORT": "0",
         "TRADEBOT_ALERTS__QUEUE_SIZE": "50",
-        "TRADEBOT_ALERTS__REQUEST_TIMEOUT_SECONDS": "2",
+        "TRADEBOT_ALERTS__REQUEST_TIMEOUT_SECONDS": "0.5",
+        "TRADEBOT_ALERTS__MAX_ATTEMPTS": "3",
+        "TRADEBOT_ALERTS__BACKOFF_INITIAL_SECONDS": "0.05",
+        "TRADEBOT_ALERTS__BACKOFF_MAX_SECONDS": "0.1",
     }
     if telegram is not None:
         environment |= {
@@ -51,8 +55,11 @@ def settings_for(data_directory: Path, telegram: Receiver | None, webhook: Recei
             "TRADEBOT_ALERTS__TELEGRAM__COMMANDS_ENABLED": "false",
         }
     if webhook is not None:
+        hooks = [{"name": "ops", "url": f"{webhook.url}/hook", "max_messages": 100, "per_seconds": 1}]
+        hooks += [{"name": name, "url": f"{receiver.url}/hook", "max_messages": 100, "per_seconds": 1}
+                  for name, receiver in (("failing", failing), ("hanging", hanging)) if receiver is not None]
         environment |= {
-            "TRADEBOT_ALERTS__WEBHOOKS": json.dumps([{"name": "ops", "url": f"{webhook.url}/hook", "max_messages": 100, "per_seconds": 1}]),
+            "TRADEBOT_ALERTS__WEBHOOKS": json.dumps(hooks),
             "TRADEBOT_ALERTS__WEBHOOK_SIGNING_SECRET": SECRET,
         }
     return load_settings(ROOT / "config/tradebot.yaml", environment)
@@ -87,15 +94,16 @@ async def test_the_daemon_alerts_telegram_and_a_signed_webhook_through_a_flood_w
     expected = trading_record(tmp_path / "baseline")
 
     telegram, webhook = await Receiver().start(), await Receiver().start()
+    failing, hanging = await Receiver(mode="fail").start(), await Receiver(mode="hang").start()
     try:
-        daemon = Daemon(settings_for(tmp_path / "alerted", telegram, webhook))
+        daemon = Daemon(settings_for(tmp_path / "alerted", telegram, webhook, failing, hanging))
         published: list[float] = []
         flood = asyncio.create_task(flood_when_trading(daemon, published))
         await asyncio.wait_for(daemon.run(asyncio.Event()), 180)
         await flood
     finally:
-        await telegram.stop()
-        await webhook.stop()
+        for receiver in (telegram, webhook, failing, hanging):
+            await receiver.stop()
     record = trading_record(tmp_path / "alerted")
     assert published and published[0] < 1.0  # 1,000 alerts within a second
 
@@ -131,3 +139,15 @@ async def test_the_daemon_alerts_telegram_and_a_signed_webhook_through_a_flood_w
     assert expected["stored_alert_kinds"].count("order_placed") == 0  # market orders: filled, never resting
     assert record["stored_alert_kinds"].count("order_placed") == 1000
     assert value("tradebot_alerts_dropped_total", {"channel": "redis", "reason": "queue_full"}) == 0
+
+    # A receiver answering 500 and one that never answers: each alert tried 3 times, then dropped
+    # and counted, while the healthy channels above got theirs.
+    for name, receiver in (("failing", failing), ("hanging", hanging)):
+        channel = f"webhook:{name}"
+        gave_up = value("tradebot_alerts_dropped_total", {"channel": channel, "reason": "gave_up"})
+        assert gave_up >= 1 and value("tradebot_alerts_sent_total", {"channel": channel}) == 0
+        failed = value("tradebot_alerts_failed_total", {"channel": channel})
+        assert failed >= 3 * gave_up
+        # Every attempt the receiver saw was counted, but the one in flight when the daemon stopped.
+        assert len(receiver.attempts) - 1 <= failed <= len(receiver.attempts)
+        assert receiver.received == []
