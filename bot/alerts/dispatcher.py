@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 import structlog
@@ -34,6 +34,8 @@ _NANOSECONDS = 1_000_000_000
 _LONGEST_RETRY_AFTER_SECONDS = 300.0
 _RANKS_HIGH_FIRST = sorted(set(SEVERITY_RANK.values()), reverse=True)
 _RANKS_LOW_FIRST = _RANKS_HIGH_FIRST[::-1]
+# Alerts remembered for deduplication at most; past it the oldest are forgotten first.
+_DEDUP_MEMORY = 10_000
 
 
 class ChannelWorker:
@@ -162,7 +164,8 @@ class AlertDispatcher:
             ChannelWorker(channel, settings, metrics, pace_clock or MonotonicClock(), random_source) for channel in channels
         ]
         self._window_ns = int(settings.dedup_window_seconds * _NANOSECONDS)
-        self._last_sent: dict[tuple[str, str], int] = {}
+        # Oldest first (each publish moves its key to the end), so pruning looks only at the front.
+        self._last_sent: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
 
     def publish(self, alert: Alert) -> bool:
@@ -177,12 +180,23 @@ class AlertDispatcher:
             self.metrics.suppressed.labels(alert.kind, "duplicate").inc()
             return False
         self._last_sent[key] = now
-        if len(self._last_sent) > 10_000:  # forget what left the window, so memory stays bounded
-            self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < self._window_ns}
+        self._last_sent.move_to_end(key)
+        self._forget_old(now)
         log_alert(alert)
         for worker in self.workers:
             worker.offer(alert)
         return True
+
+    def _forget_old(self, now: int) -> None:
+        """Drops what left the window, and the oldest beyond _DEDUP_MEMORY, from the front only:
+        O(1) per publish. (Rebuilding the whole map on every publish once it held more than the
+        limit cost milliseconds per alert in a flood, on the event loop the engine runs on.)"""
+        remembered = self._last_sent
+        while remembered:
+            oldest_key, oldest = next(iter(remembered.items()))
+            if now - oldest < self._window_ns and len(remembered) <= _DEDUP_MEMORY:
+                return
+            del remembered[oldest_key]
 
     async def send(self, alert: Alert) -> None:
         """AlertSink: the model watcher and nightly runner call this; it never waits on delivery."""
