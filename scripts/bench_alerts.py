@@ -202,7 +202,11 @@ async def _flood(daemon: Daemon, result: RunResult, windows: list[list[float]], 
     await daemon.runner.ready.wait()
     publish = daemon.alerts.dispatcher.publish
     bursts, per_burst = 10, size // 10
-    while True:
+    # Floods stop when the recording has been sent. Shutting down while the Redis alert worker
+    # still has a flood to write hangs the daemon: redis-py 8.1 can swallow the cancellation
+    # that AlertDispatcher.close() sends a worker in the middle of an XADD (see the README).
+    replayed = asyncio.ensure_future(daemon.simulator.wait_finished())
+    while not replayed.done():
         started = time.perf_counter()
         windows.append([started, float("inf")])
         for burst in range(bursts):
