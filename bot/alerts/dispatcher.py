@@ -220,7 +220,10 @@ class AlertDispatcher:
             await self.flush(seconds)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: redis-py can swallow a cancellation in the middle of a command, and a worker
+            # that survives it must not keep the daemon from exiting.
+            await asyncio.wait(self._tasks, timeout=1.0)
         self._tasks = []
         for worker in self.workers:
             left = worker.discard_waiting()
