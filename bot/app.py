@@ -14,49 +14,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
 import structlog
 from redis.exceptions import RedisError
 
 from bot.alerts.assembly import AlertService
-from bot.alerts.kinds import SEVERITY, AlertKind
-from bot.alerts import Alert
+from bot.alerts.kinds import AlertKind
 from bot.alerts.metrics import AlertMetrics
-from bot.alerts.sources import DailySummary, EngineAlerts, StreamHealthAlerts
 from bot.bus.namespace_lease import LeaseLostError, NamespaceLease, new_owner_id
+from bot.bus.redis_consumer import RedisEventConsumer
 from bot.bus.redis_keys import RedisKeys
-from bot.bus.redis_server import EmbeddedRedis, EmbeddedRedisError, running_server_url
+from bot.bus.redis_server import running_server_url
 from bot.bus.redis_writer import RedisStreamWriter
 from bot.clock import Clock, WallClock
-from bot.config import Settings, lake_root, mask_url_password
-from bot.errors import StartupError
+from bot.config import Settings, lake_root
 from bot.domain.orderbook import OrderBook
 from bot.domain.symbols import SymbolRules, rules_from_exchange_info
-from bot.bus.redis_consumer import RedisEventConsumer
 from bot.engine.assembly import UnknownSymbolError, build_engine, engine_streams
 from bot.engine.ledger import RedisLedger
 from bot.engine.metrics import EngineMetrics
 from bot.engine.runner import EngineRunner
-from bot.scanner.service import ScannerService
+from bot.errors import StartupError
 from bot.http.queries import TradingQueries
 from bot.http.readiness import models_check, redis_check, started_check, streams_check
 from bot.http.server import HttpServer
-from bot.ingest.client import StreamClientSettings
-from bot.ingest.metrics import IngestMetrics
+from bot.ingest.metrics import IngestMetrics, log_ingest_status
 from bot.ingest.rest import RestError, RestGateway
-from bot.ingest.service import IngestService, IngestSettings
+from bot.ingest.service import IngestService
 from bot.lake.archive import StreamArchiver
 from bot.lake.layout import LakeLayout
 from bot.lake.writer import RawWriter
 from bot.models.metrics import ModelMetrics
 from bot.models.registry import ModelRegistry
 from bot.models.watcher import ModelWatcher, hot_loaded_models
-from bot.shutdown import EXIT_FORCED, EXIT_INCOMPLETE, EXIT_OK, HardExit, ShutdownDeadline
+from bot.resources import (
+    claim_namespace,
+    exchange_endpoints,
+    ingest_settings,
+    redis_connection,
+)
+from bot.scanner.service import ScannerService
+from bot.shutdown import (
+    EXIT_FORCED,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    HardExit,
+    ShutdownDeadline,
+    finish_within,
+)
 from bot.sim.exchange import ReplayExchange
-from bot.sim.settings import ReplaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -75,131 +84,6 @@ _ENGINE_DONE_BY = 0.20
 _FLUSH_DONE_BY = 0.55
 _ARCHIVE_DONE_BY = 0.70
 _HOOKS_DONE_BY = 0.85
-
-
-def ingest_settings(settings: Settings) -> IngestSettings:
-    ingest = settings.ingest
-    return IngestSettings(
-        symbols=list(ingest.symbols),
-        streams=list(ingest.streams),
-        depth_snapshot_limit=ingest.depth_snapshot_limit,
-        backfill_max_records=ingest.backfill_max_records,
-        client=StreamClientSettings(
-            max_streams_per_connection=ingest.max_streams_per_connection,
-            control_messages_per_second=ingest.control_messages_per_second,
-            connection_lifetime_seconds=ingest.connection_lifetime_seconds,
-            handover_timeout_seconds=ingest.connection_overlap_seconds,
-            stale_after_seconds=ingest.stale_after_seconds,
-            backoff_initial_seconds=ingest.backoff_initial_seconds,
-            backoff_max_seconds=ingest.backoff_max_seconds,
-            backoff_multiplier=ingest.backoff_multiplier,
-        ),
-    )
-
-
-@contextlib.asynccontextmanager
-async def redis_connection(
-    settings: Settings, seconds_left: Callable[[], float] | None = None, hard_exit: HardExit | None = None,
-) -> AsyncIterator[redis.Redis]:
-    """The configured Redis, or a private redis-server under the data directory when none is.
-
-    `seconds_left` bounds the private server's stop (SHUTDOWN, which fsyncs its AOF) to what is
-    left of the shutdown's grace period; `hard_exit`'s last resort terminates the server if the
-    process must end before that stop ran."""
-    embedded: EmbeddedRedis | None = None
-    url = settings.redis.url
-    if url is None:
-        embedded = EmbeddedRedis(Path(settings.data_directory))
-        try:
-            await asyncio.to_thread(embedded.start)
-        except EmbeddedRedisError as error:
-            raise StartupError(f"{error} (data_directory / TRADEBOT_DATA_DIRECTORY)") from error
-        url = embedded.url
-        log.info("started private redis-server", url=url, data_directory=str(Path(settings.data_directory) / "redis"))
-        if hard_exit is not None:
-            hard_exit.add_last_resort(embedded.terminate)
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=settings.redis.connect_timeout_seconds,
-        socket_timeout=settings.redis.connect_timeout_seconds * 2, health_check_interval=30,
-    )
-    try:
-        try:
-            await client.ping()
-        except (RedisError, OSError) as error:
-            source = "redis.url / TRADEBOT_REDIS__URL" if settings.redis.url else "the private redis-server"
-            raise StartupError(f"cannot reach Redis at {mask_url_password(url)}, set by {source}: {error}") from error
-        yield client
-    finally:
-        with contextlib.suppress(RedisError, OSError):
-            await client.aclose()
-        if embedded is not None:
-            if seconds_left is not None:
-                embedded.shutdown_timeout_seconds = max(0.5, seconds_left())
-            await asyncio.to_thread(embedded.stop)
-            if hard_exit is not None:
-                hard_exit.remove_last_resort(embedded.terminate)
-            log.info("stopped private redis-server")
-
-
-@contextlib.asynccontextmanager
-async def exchange_endpoints(settings: Settings) -> AsyncIterator[tuple[str, str, ReplayExchange | None]]:
-    """(REST base URL, websocket base URL, the replay exchange if one was started here)."""
-    exchange = settings.exchange
-    replay = settings.replay_exchange
-    if exchange.venue != "replay" or not replay.enabled or (exchange.rest_base_url and exchange.websocket_base_url):
-        if not (exchange.rest_base_url and exchange.websocket_base_url):
-            raise StartupError("exchange.rest_base_url and exchange.websocket_base_url are needed when the replay exchange is not started here")
-        yield exchange.rest_base_url, exchange.websocket_base_url, None
-        return
-    simulator = ReplayExchange(ReplaySettings(
-        recordings=tuple(replay.recordings), host=replay.host, ws_port=replay.websocket_port,
-        rest_port=replay.rest_port, speed=replay.speed, loop=replay.loop,
-        weight_limit_per_minute=exchange.rest_weight_limit_per_minute,
-    ))
-    await simulator.start()
-    try:
-        yield simulator.rest_base_url, simulator.ws_base_url, simulator
-    finally:
-        await simulator.stop()
-
-
-class NamespaceInUseError(StartupError):
-    """The Redis namespace holds another venue's record; using it would mix or destroy data."""
-
-
-async def claim_namespace(client: redis.Redis, keys: RedisKeys, venue: str, replay_here: bool) -> int:
-    """Marks the namespace with the venue whose record it holds, and refuses to mix venues.
-
-    A replay exchange started here serves its recording from the beginning each time, so the
-    record of an earlier replay would make every event look like a duplicate: such a namespace
-    starts empty. That is only ever done to a namespace marked as a replay's, so a live record
-    can never be wiped by starting a replay on the same namespace. Returns the keys deleted.
-    """
-    marker = keys.meta()
-    recorded_venue = await client.hget(marker, "venue")
-    recorded = recorded_venue.decode() if recorded_venue is not None else None
-    # The daemon's own keys (its lease, taken just before) are neither foreign nor record.
-    own = keys.daemon_prefix().encode()
-    if recorded is None:
-        async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
-            if key.startswith(own):
-                continue
-            raise NamespaceInUseError(
-                f"Redis namespace {keys.namespace!r} holds keys not written by tradebot; "
-                f"choose another redis.namespace"
-            )
-    elif recorded != venue:
-        raise NamespaceInUseError(
-            f"Redis namespace {keys.namespace!r} holds the record of venue {recorded!r}, not {venue!r}; "
-            f"choose another redis.namespace so the two records never mix"
-        )
-    deleted = 0
-    if replay_here and recorded is not None:
-        async for key in client.scan_iter(match=f"{keys.namespace}:*", count=1000):
-            if not key.startswith(own):
-                deleted += await client.delete(key)
-    await client.hset(marker, "venue", venue)
-    return deleted
 
 
 class Daemon:
@@ -282,7 +166,7 @@ class Daemon:
                 log.info("cleared the previous replay's record", namespace=keys.namespace, keys=deleted)
             # Alerts first: everything after may need to tell the operator something.
             self.alerts = AlertService(settings, client, keys, self.clock, self.alert_metrics)
-            await self.alerts.start(queries=self._telegram_queries(client, keys))
+            await self.alerts.start(queries=TradingQueries(client, keys))
             # Stopping, the queued alerts go out within the hooks' share of the grace period; the
             # stack's close only matters when start-up fails before the shutdown sequence runs.
             self.shutdown_hooks.append(self.alerts.close)
@@ -345,38 +229,8 @@ class Daemon:
                 )
             if settings.nightly.enabled:
                 self._schedule_nightly(client, keys, stack)
-            self._alert_sources(client, keys)
+            self.alerts.watch(self.runner, self.service.client if self.service else None)
             await self._run_until_stopped(stop)
-
-    def _telegram_queries(self, client: redis.Redis, keys: RedisKeys):
-        """What Telegram's /status and /positions read (the HTTP API's queries over the record)."""
-        telegram = self.settings.alerts.telegram
-        if not (telegram.enabled and telegram.commands_enabled):
-            return None
-        from bot.http.queries import TradingQueries
-
-        return TradingQueries(client, keys)
-
-    def _alert(self, kind: AlertKind, message: str, **details: str) -> None:
-        assert self.alerts is not None and self.alerts.dispatcher is not None
-        self.alerts.dispatcher.publish(Alert(kind=kind.value, severity=SEVERITY[kind], message=message,
-                                             at_ns=self.clock.now_ns(), details=details))
-
-    def _alert_sources(self, client: redis.Redis, keys: RedisKeys) -> None:
-        """Engine commits, stream health and the daily summary feed the dispatcher."""
-        assert self.alerts is not None and self.alerts.dispatcher is not None
-        publish = self.alerts.dispatcher.publish
-        settings = self.settings.alerts
-        engine_alerts = EngineAlerts(publish, self.clock)
-        if self.runner is not None:
-            self.runner.commit_listeners.append(engine_alerts.after_commit)
-            minute = settings.daily_summary_minute
-            if minute is not None:
-                summary = DailySummary(client, keys, publish, self.clock, minute, lambda: engine_alerts.guard_counts)
-                self.alerts.run_beside(summary.run(), "daily-summary")
-        if self.service is not None:
-            health = StreamHealthAlerts(self.service.client.stale_streams, publish, self.clock, settings.stream_stale_limit_seconds)
-            self.alerts.run_beside(health.run(), "stream-health")
 
     def _schedule_nightly(self, client: redis.Redis, keys: RedisKeys, stack: contextlib.AsyncExitStack) -> None:
         from bot.nightly.metrics import NightlyMetrics
@@ -478,7 +332,7 @@ class Daemon:
             stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
         self.ready.set()
         log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
-        self._alert(AlertKind.DAEMON_STARTED, f"tradebot started: {self.settings.exchange.venue}, {self.settings.engine.mode} mode, "
+        self.alerts.announce(AlertKind.DAEMON_STARTED, f"tradebot started: {self.settings.exchange.venue}, {self.settings.engine.mode} mode, "
                     f"{', '.join(self.settings.ingest.symbols)}", venue=self.settings.exchange.venue)
         try:
             done, _ = await asyncio.wait(
@@ -488,7 +342,7 @@ class Daemon:
                 task.result()  # a crashed component (or a lost lease) surfaces here with its own traceback
         finally:
             self.ready.clear()  # /readyz answers 503 from here on: a load balancer stops sending
-            self._alert(AlertKind.DAEMON_STOPPING, "tradebot stopping" + ("" if stop.is_set() else " (a component ended; see the log)"))
+            self.alerts.announce(AlertKind.DAEMON_STOPPING, "tradebot stopping" + ("" if stop.is_set() else " (a component ended; see the log)"))
             lease_lost = lease_task.done() and not lease_task.cancelled() and isinstance(lease_task.exception(), LeaseLostError)
             self._begin_shutdown()
             deadline = self._deadline
@@ -505,7 +359,7 @@ class Daemon:
             self.shutdown_step = "engine: committing the batch in hand"
             engine_stop.set()
             if self.runner is not None and not lease_lost:
-                if not await self._finish(engine_task, deadline.until(_ENGINE_DONE_BY)):
+                if not await finish_within(engine_task, deadline.until(_ENGINE_DONE_BY)):
                     self._left_undone("the engine's batch in hand was not committed in time; it stays pending in the "
                                       "consumer group and is handled again on restart")
                 elif not engine_task.cancelled() and engine_task.exception() is not None:
@@ -519,7 +373,7 @@ class Daemon:
             for task in (ingest_task, status_task, stop_task, scanner_task, *model_tasks):
                 task.cancel()
             await asyncio.gather(ingest_task, status_task, stop_task, scanner_task, *model_tasks, return_exceptions=True)
-            if not lease_lost and not await self._finish(self.writer.drained(), deadline.until(_FLUSH_DONE_BY)):
+            if not lease_lost and not await finish_within(self.writer.drained(), deadline.until(_FLUSH_DONE_BY)):
                 self._left_undone("could not flush everything received to Redis in time; the backlog is lost",
                                   backlog=self.writer.backlog)
             writer_task.cancel()
@@ -528,7 +382,7 @@ class Daemon:
             # cut short, the next start's pass takes over from the cursors.
             self.shutdown_step = "archive: last pass"
             archive_stop.set()
-            if self.archiver is not None and not lease_lost and not await self._finish(archive_task, deadline.until(_ARCHIVE_DONE_BY)):
+            if self.archiver is not None and not lease_lost and not await finish_within(archive_task, deadline.until(_ARCHIVE_DONE_BY)):
                 self._left_undone("the archive's last pass was cut short; the next start continues from its cursors")
             archive_task.cancel()
             await asyncio.gather(archive_task, return_exceptions=True)
@@ -537,7 +391,7 @@ class Daemon:
                 self.shutdown_step = f"shutdown hook {getattr(hook, '__qualname__', hook)!s}"
                 seconds = deadline.until(_HOOKS_DONE_BY)
                 try:
-                    finished = await self._finish(hook(seconds), seconds)
+                    finished = await finish_within(hook(seconds), seconds)
                 except Exception:  # one failing hook must not keep the others or the close from running
                     log.exception("a shutdown hook failed", hook=self.shutdown_step)
                 else:
@@ -576,24 +430,6 @@ class Daemon:
         if self._deadline is None:
             return self.settings.lifecycle.shutdown_grace_seconds
         return self._deadline.left()
-
-    @staticmethod
-    async def _finish(awaitable: Awaitable[object], seconds: float) -> bool:
-        """Awaits it for at most `seconds`; False if the time ran out. A task is only waited for
-        (shielded: its owner cancels it, and reads what it raised); a coroutine is cancelled when
-        the time runs out, and what it raises propagates."""
-        task = awaitable if isinstance(awaitable, asyncio.Future) else None
-        try:
-            # asyncio.timeout, not wait_for: with no time left, an already finished step still
-            # counts as finished instead of timing out before it was looked at.
-            async with asyncio.timeout(seconds):
-                await (asyncio.shield(task) if task is not None else awaitable)
-        except TimeoutError:
-            return False
-        except Exception:
-            if task is None:
-                raise
-        return True
 
     def _left_undone(self, what: str, **details: object) -> None:
         log.error(what, step=self.shutdown_step, **details)
@@ -669,19 +505,8 @@ class Daemon:
             self._log_status()
 
     def _log_status(self) -> None:
-        if self.writer is None:
-            return
-        total = self.metrics.total
-        log.info(
-            "ingest status",
-            messages=int(total("tradebot_ingest_messages_total")),
-            messages_by_kind={str(kind): count for kind, count in self.metrics.messages.counts.items() if count},
-            written_to_redis=self.writer.statistics.entries_written,
-            backlog=self.writer.backlog,
-            reconnects=int(total("tradebot_ingest_reconnects_total")),
-            parse_errors=int(total("tradebot_ingest_parse_errors_total")),
-            gaps_repaired=int(total("tradebot_ingest_gaps_repaired_total")),
-        )
+        if self.writer is not None:
+            log_ingest_status(self.metrics, self.writer)
 
 
 def _reveal(secret) -> str | None:

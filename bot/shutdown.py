@@ -17,11 +17,12 @@ Exit codes of `tradebot run` (README, "Stopping"):
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -125,3 +126,21 @@ class HardExit:
 
 
 process_exit = HardExit()  # the one of this process: os._exit is process-wide too
+
+
+async def finish_within(awaitable: Awaitable[object], seconds: float) -> bool:
+    """Awaits it for at most `seconds`; False if the time ran out. A task is only waited for
+    (shielded: its owner cancels it, and reads what it raised); a coroutine is cancelled when
+    the time runs out, and what it raises propagates."""
+    task = awaitable if isinstance(awaitable, asyncio.Future) else None
+    try:
+        # asyncio.timeout, not wait_for: with no time left, an already finished step still
+        # counts as finished instead of timing out before it was looked at.
+        async with asyncio.timeout(seconds):
+            await (asyncio.shield(task) if task is not None else awaitable)
+    except TimeoutError:
+        return False
+    except Exception:
+        if task is None:
+            raise
+    return True

@@ -14,11 +14,13 @@ import aiohttp
 import redis.asyncio as redis
 import structlog
 
-from bot.alerts.alert import RedisAlertStream
+from bot.alerts.alert import Alert, RedisAlertStream
 from bot.alerts.apprise_channel import AppriseChannel
 from bot.alerts.channel import Channel
 from bot.alerts.dispatcher import AlertDispatcher
+from bot.alerts.kinds import SEVERITY, AlertKind
 from bot.alerts.metrics import AlertMetrics
+from bot.alerts.sources import DailySummary, EngineAlerts, StreamHealthAlerts
 from bot.alerts.telegram import TelegramApi, TelegramChannel
 from bot.alerts.telegram_commands import TelegramCommands
 from bot.alerts.webhook import WebhookChannel
@@ -68,8 +70,29 @@ class AlertService:
                  telegram_commands=self.commands is not None)
         return self.dispatcher
 
-    def run_beside(self, coroutine, name: str) -> None:
-        """Runs an alert source (stream health, daily summary) until the service closes."""
+    def announce(self, kind: AlertKind, message: str, **details: str) -> None:
+        """An alert of the daemon's own (started, stopping), with its kind's severity."""
+        assert self.dispatcher is not None
+        self.dispatcher.publish(Alert(kind=kind.value, severity=SEVERITY[kind], message=message,
+                                      at_ns=self._clock.now_ns(), details=details))
+
+    def watch(self, runner, stream_client) -> None:
+        """Feeds the dispatcher from the engine's commits (and the daily summary), when an engine
+        runs, and from the streams' health, when ingest runs; the sources stop with the service."""
+        assert self.dispatcher is not None
+        publish = self.dispatcher.publish
+        alerts = self.settings.alerts
+        if runner is not None:
+            engine_alerts = EngineAlerts(publish, self._clock)
+            runner.commit_listeners.append(engine_alerts.after_commit)
+            if (minute := alerts.daily_summary_minute) is not None:
+                summary = DailySummary(self._client, self._keys, publish, self._clock, minute, lambda: engine_alerts.guard_counts)
+                self._run_beside(summary.run(), "daily-summary")
+        if stream_client is not None:
+            health = StreamHealthAlerts(stream_client.stale_streams, publish, self._clock, alerts.stream_stale_limit_seconds)
+            self._run_beside(health.run(), "stream-health")
+
+    def _run_beside(self, coroutine, name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
     async def close(self, seconds: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -116,3 +117,18 @@ class IngestMetrics:
         """A sample's current value, for tests and the status command."""
         sample = self.registry.get_sample_value(name, labels or None)
         return sample or 0.0
+
+
+def log_ingest_status(metrics: IngestMetrics, writer) -> None:
+    """The periodic (and final) "ingest status" line: what was received, written and left."""
+    total = metrics.total
+    structlog.get_logger("bot.app").info(
+        "ingest status",
+        messages=int(total("tradebot_ingest_messages_total")),
+        messages_by_kind={str(kind): count for kind, count in metrics.messages.counts.items() if count},
+        written_to_redis=writer.statistics.entries_written,
+        backlog=writer.backlog,
+        reconnects=int(total("tradebot_ingest_reconnects_total")),
+        parse_errors=int(total("tradebot_ingest_parse_errors_total")),
+        gaps_repaired=int(total("tradebot_ingest_gaps_repaired_total")),
+    )

@@ -65,7 +65,7 @@ def run_backfill(settings: Settings, request: BackfillRequest, files: Path | Non
 
 
 async def _backfill_from_rest(settings: Settings, backfill: KlineBackfill, request: BackfillRequest) -> BackfillSummary:
-    from bot.app import exchange_endpoints  # late: the app module pulls in the whole daemon
+    from bot.resources import exchange_endpoints  # late: it pulls in the replay exchange
 
     async with contextlib.AsyncExitStack() as stack:
         rest_url, _, simulator = await stack.enter_async_context(exchange_endpoints(settings))
@@ -95,9 +95,9 @@ def run_backfill_command(arguments: argparse.Namespace, settings: Settings) -> i
 
 
 def run_archive_command(settings: Settings) -> int:
-    from bot.app import redis_connection
     from bot.bus.redis_keys import RedisKeys
     from bot.lake.archive import StreamArchiver
+    from bot.resources import redis_connection
 
     async def archive() -> int:
         async with redis_connection(settings) as client:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.app import Daemon, claim_namespace
+from bot.app import Daemon
+from bot.resources import claim_namespace
 from bot.bus.namespace_lease import LeaseLostError, NamespaceLease, NamespaceLockedError
 from bot.bus.redis_keys import RedisKeys
 from bot.clock import WallClock

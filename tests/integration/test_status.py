@@ -54,7 +54,7 @@ def test_status_finds_a_running_private_server_and_reads_a_stopped_one(tmp_path)
 async def test_a_namespace_holds_one_venue_and_only_a_replay_record_is_ever_cleared(redis_client):
     import pytest
 
-    from bot.app import NamespaceInUseError, claim_namespace
+    from bot.resources import NamespaceInUseError, claim_namespace
 
     keys = RedisKeys("tradebot")
     assert await claim_namespace(redis_client, keys, "binance", replay_here=False) == 0
