@@ -71,6 +71,10 @@ class _SecretValues:
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
+        # A named parameter needs "=" or ":"; most values (ids, kinds, messages) have neither, and
+        # two substring tests in C cost far less than running the pattern over them.
+        if "=" not in text and ":" not in text:
+            return text
         return _SECRET_PARAMETER_PATTERN.sub(rf"\g<name>{REDACTED}", text)
 
 
@@ -128,6 +132,17 @@ def redact_secrets(
     return event_dict
 
 
+def _redact_unless_redacted(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The formatter's pass: the structlog chain already redacted our own event dicts (once is
+    enough, and a log line costs about a third less), unless a traceback was rendered into them
+    since. Records from the standard library arrive here unredacted."""
+    if event_dict.get("_from_structlog") and "exception" not in event_dict:
+        return event_dict
+    return redact_secrets(logger, method_name, event_dict)
+
+
 class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     """Masks registered secret values in the finished line, tracebacks included."""
 
@@ -165,12 +180,12 @@ def configure_logging(
         # masked before JSON escaping could change how they look.
         renderer_chain: list[Any] = [
             structlog.processors.format_exc_info,
-            redact_secrets,
+            _redact_unless_redacted,
             structlog.processors.JSONRenderer(sort_keys=False),
         ]
     else:
         renderer_chain = [
-            redact_secrets,
+            _redact_unless_redacted,
             structlog.dev.ConsoleRenderer(
                 colors=_is_terminal(stream),
                 # Locals in tracebacks would print secrets held in variables; keep them out.
@@ -179,7 +194,8 @@ def configure_logging(
         ]
     formatter = _RedactingFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer_chain],
+        # remove_processors_meta last: until then `_from_structlog` tells our own event dicts apart.
+        processors=[*renderer_chain[:-1], structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer_chain[-1]],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
