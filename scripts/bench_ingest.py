@@ -9,6 +9,10 @@ shared by every run. Each run gets a fresh ReplayExchange at max speed (speed=No
 sends as fast as the client reads) and, for the pipeline, an empty Redis database.
 
 CEILING   a bare websockets client: recv(decode=False) + msgspec.json.decode, nothing else.
+ALONE     the pipeline below with the network taken away: the stream client's websocket is a list
+          of the same frames in memory, so neither the websockets library nor the exchange costs
+          anything. Its ratio to the ceiling bounds what any receive path (another process, a
+          faster library) could bring the pipeline to.
 PIPELINE  bot.app.Daemon, as `tradebot run` wires it (MarketStreamClient -> FrameDecoder ->
           IngestService -> RedisStreamWriter -> Redis), from settings loaded with
           bot.config.load_settings. The only difference from `tradebot run`: the replay exchange is
@@ -41,6 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 if str(REPOSITORY) not in sys.path:
@@ -58,6 +63,7 @@ from bot.bus.redis_keys import RedisKeys  # noqa: E402
 from bot.bus.redis_server import EmbeddedRedis  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.config.sections import DEFAULT_RECORDING  # noqa: E402
+from bot.ingest import client as stream_client_module  # noqa: E402
 from bot.ingest.metrics import IngestMetrics  # noqa: E402
 from bot.logging_setup import configure_logging  # noqa: E402
 from bot.sim.exchange import ReplayExchange  # noqa: E402
@@ -246,9 +252,51 @@ async def redis_cpu_seconds(client: aioredis.Redis) -> float:
     return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
 
 
+class MemorySocket:
+    """What MarketStreamClient uses of a websocket, serving the recorded frames from memory.
+
+    recv() hands out frames without suspending, as websockets does while its queue holds frames,
+    and yields to the event loop every FRAMES_PER_READ, about what one socket read brings."""
+
+    FRAMES_PER_READ = 512
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self._frames = iter(frames)
+        self._handed_out = 0
+        self._closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def recv(self, decode: bool | None = None) -> bytes:
+        self._handed_out += 1
+        if self._handed_out % self.FRAMES_PER_READ == 0:
+            await asyncio.sleep(0)
+        frame = next(self._frames, None)
+        if frame is None:  # the recording is over: a quiet stream until closed
+            await self._closed.wait()
+            raise ConnectionClosed(None, None)
+        return frame
+
+    async def send(self, text: str) -> None:
+        return None  # the one stream URL subscribes everything; no SUBSCRIBE is sent
+
+    async def close(self) -> None:
+        self.close_code = 1000
+        self._closed.set()
+
+
 async def pipeline_run(
-    timeline: Timeline, server: EmbeddedRedis, data_directory: Path, profiler: cProfile.Profile | None = None
+    timeline: Timeline, server: EmbeddedRedis, data_directory: Path, profiler: cProfile.Profile | None = None,
+    frames_in_memory: bool = False,
 ) -> PipelineResult:
+    """frames_in_memory: the ALONE variant (see the module's docstring); the exchange still runs,
+    for the depth snapshot over REST, but no websocket is opened."""
+    if frames_in_memory:
+        async def memory_connect(url: str, **options: object) -> MemorySocket:
+            return MemorySocket(timeline.frames)
+
+        with mock.patch.object(stream_client_module, "connect", memory_connect):
+            return await pipeline_run(timeline, server, data_directory, profiler)
     keys = RedisKeys(NAMESPACE)
     checker = aioredis.Redis.from_url(server.url)
     try:
@@ -330,14 +378,16 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def print_report(info, load_seconds, ceilings: list[CeilingResult], pipelines: list[PipelineResult]) -> None:
+def print_report(
+    info, load_seconds, ceilings: list[CeilingResult], pipelines: list[PipelineResult], alones: list[PipelineResult] = (),
+) -> None:
     print()
     print("machine")
     for name, value in info:
         print(f"  {name:<13} {value}")
     print(f"  {'recording':<13} {DEFAULT_RECORDING.name} (loaded once in {load_seconds:.2f} s)")
     print()
-    print("per run            ceiling msg/s  (from connect)   pipeline msg/s  (receive side)   p50 ms   p99 ms   max ms  batches  peak backlog  cpu s (bot/redis)")
+    print("per run            ceiling msg/s  (from connect)   pipeline msg/s  (receive side)   p50 ms   p99 ms   max ms  batches  peak backlog  cpu s (bot/redis)   alone msg/s  cpu s")
     for index in range(max(len(ceilings), len(pipelines))):
         c = ceilings[index] if index < len(ceilings) else None
         p = pipelines[index] if index < len(pipelines) else None
@@ -348,6 +398,9 @@ def print_report(info, load_seconds, ceilings: list[CeilingResult], pipelines: l
                 f"   {p.rate:>14,.0f}  ({p.receive_rate:>12,.0f})   {p.percentile_ms(0.5):>6.1f}   {p.percentile_ms(0.99):>6.1f}"
                 f"   {p.percentile_ms(1.0):>6.1f}  {p.batches:>7}  {p.peak_backlog:>12,}  {p.process_cpu_seconds:>5.2f} / {p.redis_cpu_seconds:.2f}"
             )
+        a = alones[index] if index < len(alones) else None
+        if a:
+            cells.append(f"   {a.rate:>11,.0f}  {a.process_cpu_seconds:>5.2f}")
         print("".join(cells))
     ceiling_rate = _median([c.rate for c in ceilings])
     pipeline_rate = _median([p.rate for p in pipelines])
@@ -359,6 +412,10 @@ def print_report(info, load_seconds, ceilings: list[CeilingResult], pipelines: l
         ("ratio pipeline/ceiling", (
             f"{ratio:.2f}  (target >= {TARGET_RATIO:.2f}: {'MET' if ratio >= TARGET_RATIO else 'NOT MET'})"
             if ceilings else "(no ceiling run)"
+        )),
+        ("alone msgs/s (median)", (
+            f"{_median([a.rate for a in alones]):,.0f}  (ratio to the ceiling {_median([a.rate for a in alones]) / ceiling_rate:.2f}: "
+            "the bound for any receive path)" if alones and ceilings else "(not run)"
         )),
         ("latency p50 ms (median)", f"{_median([p.percentile_ms(0.5) for p in pipelines]):.1f}"),
         ("latency p99 ms (median)", f"{_median([p.percentile_ms(0.99) for p in pipelines]):.1f}"),
@@ -441,6 +498,7 @@ async def main_async(arguments: argparse.Namespace) -> int:
             else:
                 ceilings: list[CeilingResult] = []
                 pipelines: list[PipelineResult] = []
+                alones: list[PipelineResult] = []
                 for run in range(arguments.runs):
                     ceiling = await ceiling_run(timeline)
                     print(f"  run {run + 1}/{arguments.runs} ceiling:  {ceiling.frames:,} frames, {ceiling.rate:,.0f} msg/s", file=sys.stderr)
@@ -451,9 +509,12 @@ async def main_async(arguments: argparse.Namespace) -> int:
                     pipeline = await pipeline_run(timeline, server, directory)
                     print(f"  run {run + 1}/{arguments.runs} pipeline: {pipeline.entries_acked:,} entries, {pipeline.rate:,.0f} msg/s", file=sys.stderr)
                     pipelines.append(pipeline)
-                    if not pipeline.counts_ok:
+                    alone = await pipeline_run(timeline, server, directory, frames_in_memory=True)
+                    print(f"  run {run + 1}/{arguments.runs} alone:    {alone.entries_acked:,} entries, {alone.rate:,.0f} msg/s", file=sys.stderr)
+                    alones.append(alone)
+                    if not (pipeline.counts_ok and alone.counts_ok):
                         failed = True
-                print_report(info, load_seconds, ceilings, pipelines)
+                print_report(info, load_seconds, ceilings, pipelines, alones)
                 result = pipelines[-1] if pipelines else None
             for index, pipeline in enumerate([result] if arguments.profile else pipelines):
                 if not pipeline.counts_ok:
