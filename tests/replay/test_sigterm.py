@@ -102,6 +102,11 @@ def pending_entries(client: redis.Redis) -> dict[str, int]:
     return {key.decode(): client.xpending(key, "engine")["pending"] for key in client.scan_iter(match=f"{NAMESPACE}:stream:*")}
 
 
+def announced_start(daemon: DaemonProcess) -> bool:
+    """The daemon_started alert is logged once the daemon runs (signal handlers long installed)."""
+    return any(record.get("event") == "alert" and record.get("kind") == "daemon_started" for record in daemon.events())
+
+
 def caught_up(client: redis.Redis) -> bool:
     """Every record stream fully delivered to the engine group and acknowledged."""
     for key in client.scan_iter(match=f"{NAMESPACE}:stream:*"):
@@ -126,7 +131,9 @@ def ledger(client: redis.Redis) -> dict[str, object]:
 def engine_to_the_end(redis_url: str, data_directory: Path, client: redis.Redis, log_path: Path) -> None:
     """An engine-only daemon over the record until it has handled all of it, then SIGTERM."""
     daemon = DaemonProcess(environment(redis_url, data_directory, TRADEBOT_INGEST__ENABLED="false"), log_path)
-    wait_for(lambda: caught_up(client), daemon, 120, "the engine to reach the end of the record")
+    # Started first: a stopped engine may have left the record fully read already, and a SIGTERM
+    # sent before the process has its signal handlers would kill it instead of stopping it.
+    wait_for(lambda: announced_start(daemon) and caught_up(client), daemon, 120, "the engine to reach the end of the record")
     code, seconds = daemon.stop()
     assert code == 0 and seconds <= GRACE_SECONDS + EXIT_SLACK_SECONDS, (code, seconds)
 
