@@ -50,6 +50,7 @@ from bot.lake.writer import RawWriter
 from bot.models.metrics import ModelMetrics
 from bot.models.registry import ModelRegistry
 from bot.models.watcher import ModelWatcher, hot_loaded_models
+from bot.replay_end import until_stopped_or_replayed
 from bot.resources import (
     claim_namespace,
     exchange_endpoints,
@@ -329,7 +330,9 @@ class Daemon:
         model_tasks = [asyncio.create_task(watcher.run(), name=f"model-watcher-{watcher.name}") for watcher in self.model_watchers]
         if self.simulator is not None and self.service is not None and not self.settings.replay_exchange.loop:
             stop_task.cancel()
-            stop_task = asyncio.create_task(self._until_stopped_or_replayed(stop), name="stop")
+            stop_task = asyncio.create_task(
+                until_stopped_or_replayed(stop, self.simulator, self.service, self.writer, self.runner, self.metrics), name="stop",
+            )
         self.ready.set()
         log.info("daemon running", symbols=list(self.settings.ingest.symbols), streams=list(self.settings.ingest.streams))
         self.alerts.announce(AlertKind.DAEMON_STARTED, f"tradebot started: {self.settings.exchange.venue}, {self.settings.engine.mode} mode, "
@@ -445,46 +448,6 @@ class Daemon:
             log.error("could not release the namespace lease; it runs out by itself", role=lease.role,
                       error=f"{type(error).__name__}: {error}", lease_seconds=self.settings.lifecycle.lock_lease_seconds)
             self.exit_code = EXIT_INCOMPLETE
-
-    async def _until_stopped_or_replayed(self, stop: asyncio.Event) -> None:
-        """A replay exchange started here ends with its recording; so does the run, once every
-        event it sent is handled (else the daemon would report a silent market forever)."""
-        assert self.simulator is not None and self.service is not None
-        replayed = asyncio.create_task(self.simulator.wait_finished())
-        stopped = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({replayed, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            replayed.cancel()
-            stopped.cancel()
-        if stop.is_set():
-            return
-        sent = self.simulator.counters.frames_sent
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                while self._frames_handled() < sent and not stop.is_set():
-                    await asyncio.sleep(0.05)
-                await self.service.wait_idle()
-                await self.writer.drained()
-        if self.runner is not None:
-            await self._engine_caught_up(stop)
-        log.info("the replay reached the end of its recording; stopping (replay_exchange.loop replays it again)", frames=sent)
-
-    async def _engine_caught_up(self, stop: asyncio.Event) -> None:
-        """Waits until the engine has handled the whole record (it may lag ingest)."""
-        assert self.runner is not None
-        while not stop.is_set():
-            self.runner.caught_up.clear()
-            caught_up = asyncio.create_task(self.runner.caught_up.wait())
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({caught_up, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            caught_up.cancel()
-            stopped.cancel()
-            if self.runner.caught_up.is_set():
-                return
-
-    def _frames_handled(self) -> int:
-        return int(self.metrics.total("tradebot_ingest_messages_total") + self.metrics.total("tradebot_ingest_parse_errors_total"))
 
     def _observe_batch(self, batch, elapsed_seconds: float) -> None:
         self.metrics.redis_write.observe(elapsed_seconds)
