@@ -34,14 +34,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import contextlib
 import functools
-import io
 import json
 import multiprocessing
 import os
 import platform
-import pstats
 import sys
 import tempfile
 import time
@@ -61,6 +58,7 @@ from bot.ingest.metrics import HistogramSeries  # noqa: E402
 from bot.logging_setup import configure_logging  # noqa: E402
 from bot.sim.exchange import ReplayExchange  # noqa: E402
 from bot.sim.timeline import load_timeline  # noqa: E402
+from bench_profiling import print_profile  # noqa: E402
 
 CONFIG_PATH = REPOSITORY / "config" / "tradebot.yaml"
 TOKEN = "123456:bench-token"
@@ -350,15 +348,6 @@ def print_report(results: list[RunResult], arguments: argparse.Namespace, info: 
             print(f"  {result.case} run {index // len(arguments.cases) + 1}  {channel:<15} {cells}{received}")
 
 
-def print_profile(profiler: cProfile.Profile, top: int) -> None:
-    for order in ("cumulative", "tottime"):
-        stream = io.StringIO()
-        pstats.Stats(profiler, stream=stream).strip_dirs().sort_stats(order).print_stats(top)
-        text = stream.getvalue()
-        print(f"\n=== top {top} by {order} ===")
-        print(text[text.find("   ncalls"):])
-
-
 # ---------------------------------------------------------------- main
 
 async def main_async(arguments: argparse.Namespace, receiver_url: str) -> int:
@@ -396,7 +385,7 @@ async def main_async(arguments: argparse.Namespace, receiver_url: str) -> int:
     print_report(results, arguments, info)
     if arguments.profile:
         print("\n(latencies above are under cProfile)")
-        print_profile(profiler, arguments.top)
+        print_profile(profiler, arguments.top, by_package=False)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
     return 0
 

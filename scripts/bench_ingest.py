@@ -35,10 +35,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import io
 import os
 import platform
-import pstats
 import statistics
 import sys
 import tempfile
@@ -64,6 +62,8 @@ from bot.bus.redis_server import EmbeddedRedis  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.config.sections import DEFAULT_RECORDING  # noqa: E402
 from bot.ingest import client as stream_client_module  # noqa: E402
+from bench_profiling import print_profile  # noqa: E402
+from memory_socket import MemorySocket  # noqa: E402
 from bot.ingest.metrics import IngestMetrics  # noqa: E402
 from bot.logging_setup import configure_logging  # noqa: E402
 from bot.sim.exchange import ReplayExchange  # noqa: E402
@@ -252,39 +252,6 @@ async def redis_cpu_seconds(client: aioredis.Redis) -> float:
     return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
 
 
-class MemorySocket:
-    """What MarketStreamClient uses of a websocket, serving the recorded frames from memory.
-
-    recv() hands out frames without suspending, as websockets does while its queue holds frames,
-    and yields to the event loop every FRAMES_PER_READ, about what one socket read brings."""
-
-    FRAMES_PER_READ = 512
-
-    def __init__(self, frames: list[bytes]) -> None:
-        self._frames = iter(frames)
-        self._handed_out = 0
-        self._closed = asyncio.Event()
-        self.close_code: int | None = None
-        self.close_reason = ""
-
-    async def recv(self, decode: bool | None = None) -> bytes:
-        self._handed_out += 1
-        if self._handed_out % self.FRAMES_PER_READ == 0:
-            await asyncio.sleep(0)
-        frame = next(self._frames, None)
-        if frame is None:  # the recording is over: a quiet stream until closed
-            await self._closed.wait()
-            raise ConnectionClosed(None, None)
-        return frame
-
-    async def send(self, text: str) -> None:
-        return None  # the one stream URL subscribes everything; no SUBSCRIBE is sent
-
-    async def close(self) -> None:
-        self.close_code = 1000
-        self._closed.set()
-
-
 async def pipeline_run(
     timeline: Timeline, server: EmbeddedRedis, data_directory: Path, profiler: cProfile.Profile | None = None,
     frames_in_memory: bool = False,
@@ -434,46 +401,6 @@ def print_report(
     print("  rates: frames / (first frame received -> last frame received [ceiling] or last entry")
     print("  acknowledged by Redis [pipeline]); '(from connect)' starts at connect(); '(receive side)'")
     print("  ends at the pipeline's last frame received. latency: batch ack time - frame ts_init.")
-
-
-def print_profile(profiler: cProfile.Profile, top: int, output: Path | None) -> None:
-    if output is not None:
-        profiler.dump_stats(str(output))
-        print(f"\nprofile saved to {output} (open with: python -m pstats {output}, or snakeviz)")
-    for order, title in (("cumulative", "cumulative time"), ("tottime", "own (self) time")):
-        stream = io.StringIO()
-        stats = pstats.Stats(profiler, stream=stream)
-        stats.strip_dirs().sort_stats(order).print_stats(top)
-        print(f"\n=== top {top} functions by {title} ===")
-        text = stream.getvalue()
-        # pstats prints a header block first; keep from the column titles on.
-        start = text.find("   ncalls")
-        print(text[start:] if start >= 0 else text)
-    print("\n=== own (self) time by package ===")
-    totals: dict[str, float] = {}
-    stats = pstats.Stats(profiler)
-    for (filename, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        package = _package_of(filename)
-        totals[package] = totals.get(package, 0.0) + own
-    whole = sum(totals.values()) or 1.0
-    for package, own in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"  {own:>7.2f} s  {100 * own / whole:>5.1f} %  {package}")
-
-
-def _package_of(filename: str) -> str:
-    """A short owner for a profiled function: bot.<package>, a third-party distribution, or stdlib."""
-    path = Path(filename)
-    parts = path.parts
-    if "site-packages" in parts:
-        return parts[parts.index("site-packages") + 1].removesuffix(".py")
-    if str(path).startswith(str(REPOSITORY / "bot")):
-        relative = path.relative_to(REPOSITORY)
-        return ".".join(relative.parts[:2]).removesuffix(".py")
-    if filename.startswith("~") or filename.startswith("<"):
-        return "builtins (C functions)"
-    if "asyncio" in parts:
-        return "stdlib asyncio"
-    return "stdlib other"
 
 
 async def main_async(arguments: argparse.Namespace) -> int:
