@@ -457,8 +457,8 @@ class Daemon:
             self.metrics.redis_entries_failed.inc(failed - self._entries_failed_seen)
             self._entries_failed_seen = failed
         now = self.clock.now_ns()
-        # entry[4]: the frame's receive time; 0 for bookkeeping entries no frame caused.
-        self.metrics.receive_to_redis.series().observe_many([(now - entry[4]) / 1e9 for entry in batch if entry[4]])
+        # entry[-1]: the frame's receive time; 0 for bookkeeping entries no frame caused.
+        self.metrics.receive_to_redis.series().observe_many([(now - entry[-1]) / 1e9 for entry in batch if entry[-1]])
 
     async def _report_status(self) -> None:
         while True:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import redis.asyncio
 
-from bot.bus.redis_codec import decode_entry
+from bot.bus.redis_codec import decode_entry, encode_event
 from bot.bus.redis_keys import RedisKeys
 from bot.bus.redis_server import EmbeddedRedis
 from bot.bus.redis_writer import RedisStreamWriter
@@ -105,3 +105,25 @@ async def test_batches_keep_the_socket_timeout_of_pooled_connections_and_leave_i
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 2 * 2**20  # Linux doubles what is set
     finally:
         await client.aclose()
+
+
+def test_a_batch_is_the_same_command_hiredis_would_pack():
+    """The writer lays out RESP itself (see the module's docstring); the bytes must be exactly what
+    hiredis packs from the plain arguments, keys and non-ASCII payloads included."""
+    import hiredis
+
+    from bot.bus.redis_writer import _APPEND_SHA
+
+    writer = RedisStreamWriter(None, KEYS, {"trade": 1000})
+    events = [trade(3735683259), trade(3735683260, "61837.64000000")]
+    for event in events:
+        writer.append(event, event.ts_init)
+    writer.append_audit(KEYS.gaps(), {"note": "é"}, max_length=7)
+    batch = list(writer._pending)
+    expected = hiredis.pack_command((
+        "EVALSHA", _APPEND_SHA, 3, KEYS.stream("trade", "BTCUSDT"), KEYS.stream("trade", "BTCUSDT"), KEYS.gaps(),
+        1000, "1723161255342-3735683259", encode_event(events[0]), 1000, "1723161255342-3735683260", encode_event(events[1]),
+        7, "*", '{"note":"é"}'.encode(),
+    ))
+    assert RedisStreamWriter._append_command(batch) == expected
+    assert [entry[-1] for entry in batch] == [events[0].ts_init, events[1].ts_init, 0]
