@@ -22,6 +22,7 @@ from bot.domain.events import (
     MILLISECONDS,
     AggTrade,
     BookTicker,
+    BookTickerText,
     DepthSnapshot,
     DepthUpdate,
     DepthUpdateText,
@@ -31,6 +32,7 @@ from bot.domain.events import (
     MiniTicker,
     Ticker,
     Trade,
+    TradeText,
 )
 
 EVENT_FIELD = b"event"
@@ -62,11 +64,13 @@ def _time_id_parts(event) -> tuple[int, int]:
 
 _ID_PARTS = {
     Trade: _trade_id_parts,
+    TradeText: _trade_id_parts,
     AggTrade: _trade_id_parts,
     DepthUpdate: _update_id_parts,
     DepthSnapshot: _update_id_parts,
     DepthUpdateText: _update_id_parts,
     BookTicker: _update_id_parts,
+    BookTickerText: _update_id_parts,
     Kline: _time_id_parts,
     Ticker: _time_id_parts,
     MiniTicker: _time_id_parts,

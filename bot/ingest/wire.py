@@ -12,7 +12,7 @@ count it per stream kind and move on: one bad frame never costs the frames aroun
 from __future__ import annotations
 
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, product
 from typing import Final
 
 import msgspec
@@ -21,6 +21,7 @@ from bot.domain.events import (
     MILLISECONDS,
     AggTrade,
     BookTicker,
+    BookTickerText,
     DepthUpdate,
     DepthUpdateText,
     Kline,
@@ -29,6 +30,7 @@ from bot.domain.events import (
     StreamMessage,
     Ticker,
     Trade,
+    TradeText,
 )
 
 
@@ -92,6 +94,17 @@ class _Trade(msgspec.Struct, gc=False):
     m: bool
 
 
+class _TradeText(msgspec.Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    t: int
+    p: str
+    q: str
+    T: int
+    m: bool
+
+
 class _AggTrade(msgspec.Struct, gc=False):
     e: str
     E: int
@@ -142,6 +155,17 @@ class _BookTicker(msgspec.Struct, gc=False):
     A: Decimal
     e: str | None = None  # futures only ("bookTicker"); spot sends no event type
     E: int | None = None  # futures only
+
+
+class _BookTickerText(msgspec.Struct, gc=False):
+    u: int
+    s: str
+    b: str
+    B: str
+    a: str
+    A: str
+    e: str | None = None
+    E: int | None = None
 
 
 class _DepthUpdate(msgspec.Struct, gc=False):
@@ -224,6 +248,15 @@ def _trade(message: _Trade, ts_init: int) -> Trade:
     )
 
 
+def _trade_text(message: _TradeText, ts_init: int) -> TradeText:
+    if not plain_values(message.p, message.q):
+        raise ValueError(f"price {message.p!r} or quantity {message.q!r} is not a plain non-negative number")
+    return TradeText(
+        symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, trade_id=message.t, price=message.p,
+        quantity=message.q, buyer_is_maker=message.m, ts_trade=message.T * MILLISECONDS,
+    )
+
+
 def _agg_trade(message: _AggTrade, ts_init: int) -> AggTrade:
     _finite(message.p, message.q)
     return AggTrade(
@@ -248,6 +281,15 @@ def _book_ticker(message: _BookTicker, ts_init: int) -> BookTicker:
     if not (message.b.is_finite() and message.B.is_finite() and message.a.is_finite() and message.A.is_finite()):
         _finite(message.b, message.B, message.a, message.A)  # raises, naming the values
     return BookTicker(
+        symbol=message.s, ts_event=message.E * MILLISECONDS if message.E is not None else ts_init, ts_init=ts_init,
+        update_id=message.u, bid_price=message.b, bid_quantity=message.B, ask_price=message.a, ask_quantity=message.A,
+    )
+
+
+def _book_ticker_text(message: _BookTickerText, ts_init: int) -> BookTickerText:
+    if not plain_values(message.b, message.B, message.a, message.A):
+        raise ValueError(f"a price or quantity of {(message.b, message.B, message.a, message.A)} is not a plain non-negative number")
+    return BookTickerText(
         symbol=message.s, ts_event=message.E * MILLISECONDS if message.E is not None else ts_init, ts_init=ts_init,
         update_id=message.u, bid_price=message.b, bid_quantity=message.B, ask_price=message.a, ask_quantity=message.A,
     )
@@ -296,6 +338,24 @@ def plain_numerals(*sides: tuple[tuple[str, str], ...]) -> bool:
     )
 
 
+# What is left of up to four plain values joined with "|" once their digits are gone: each value
+# leaves nothing or its one point.
+_SKELETONS = {count: frozenset(b"|".join(parts) for parts in product((b"", b"."), repeat=count)) for count in range(1, 5)}
+
+
+def plain_values(*values: str) -> bool:
+    """plain_numerals for the two to four values of a trade or a book ticker, in a handful of C
+    calls: a set lookup of the skeleton replaces the scans, then empty values and bare points
+    (which leave the same skeleton as a valid value) are refused by name."""
+    joined = "|".join(values)
+    return (
+        joined.isascii()
+        and joined.encode("ascii").translate(None, b"0123456789") in _SKELETONS[len(values)]
+        and "" not in values
+        and "." not in values
+    )
+
+
 def _ticker(message: _Ticker, ts_init: int) -> Ticker:
     _finite(message.p, message.P, message.w, message.c, message.Q, message.b, message.B, message.a, message.A, message.o, message.h, message.l, message.v, message.q)
     return Ticker(
@@ -334,6 +394,10 @@ _KLINE = _schema("kline", "kline", _Kline, _kline)
 _BOOK_TICKER = _schema("bookTicker", "bookTicker", _BookTicker, _book_ticker, event_type_optional=True)
 _DEPTH = _schema("depthUpdate", "depthUpdate", _DepthUpdate, _depth_update)
 _DEPTH_TEXT = _schema("depthUpdate", "depthUpdate", _DepthUpdateText, _depth_update_text)
+_TRADE_TEXT = _schema("trade", "trade", _TradeText, _trade_text)
+_BOOK_TICKER_TEXT = _schema("bookTicker", "bookTicker", _BookTickerText, _book_ticker_text, event_type_optional=True)
+# What prices_as_text swaps in: the kinds frequent enough that their Decimals cost ingest the most.
+_AS_TEXT = {_DEPTH: _DEPTH_TEXT, _TRADE: _TRADE_TEXT, _BOOK_TICKER: _BOOK_TICKER_TEXT}
 _TICKER = _schema("ticker", "24hrTicker", _Ticker, _ticker)
 _MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", _MiniTicker, _mini_ticker)
 
@@ -383,17 +447,18 @@ _DATA_INFIX = b'","data":'
 class FrameDecoder:
     """Decodes combined-stream frames.
 
-    depth_as_text: depth diffs become DepthUpdateText (levels kept as the exchange's checked text)
-    instead of DepthUpdate; the ingest path uses it, see DepthUpdateText for why.
+    prices_as_text: depth diffs, trades and book tickers become DepthUpdateText, TradeText and
+    BookTickerText (prices and quantities kept as the exchange's checked text) instead of their
+    Decimal twins; the ingest path, which only records them, uses it. See DepthUpdateText for why.
     """
 
-    def __init__(self, depth_as_text: bool = False) -> None:
+    def __init__(self, prices_as_text: bool = False) -> None:
         self._schemas: dict[bytes, tuple[str, _Schema]] = {}
-        self._depth = _DEPTH_TEXT if depth_as_text else _DEPTH
+        self._prices_as_text = prices_as_text
 
     def _schema_for(self, stream: str) -> _Schema | None:
         schema = _schema_for_stream(stream)
-        return self._depth if schema is _DEPTH else schema
+        return _AS_TEXT.get(schema, schema) if self._prices_as_text and schema is not None else schema
 
     def decode(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
         # Fast path for the shape Binance always sends, `{"stream":"<name>","data":<payload>}`:

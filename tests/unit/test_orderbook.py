@@ -101,7 +101,7 @@ def test_rebuilt_book_matches_every_recorded_book_ticker_at_the_same_update_id()
 
 def test_text_diffs_build_the_same_book_as_decimal_diffs_on_the_real_recording():
     exact, text = OrderBook("BTCUSDT"), OrderBook("BTCUSDT")
-    decimal_decoder, text_decoder = FrameDecoder(), FrameDecoder(depth_as_text=True)
+    decimal_decoder, text_decoder = FrameDecoder(), FrameDecoder(prices_as_text=True)
     applied = 0
     with gzip.open(RECORDING, "rb") as lines:
         for line in lines:
@@ -136,7 +136,7 @@ def test_one_price_written_with_more_or_fewer_zeros_is_one_level():
 def test_reading_the_top_between_diffs_always_matches_a_full_sort():
     # The top is found from the last read's leaders plus the prices added since; reads of every
     # depth at varying intervals must still give exactly the fully sorted book.
-    book, decoder = OrderBook("BTCUSDT"), FrameDecoder(depth_as_text=True)
+    book, decoder = OrderBook("BTCUSDT"), FrameDecoder(prices_as_text=True)
     depths = [1, 5, 20, 64, 100, 20, 1]
     applied = reads = 0
     with gzip.open(RECORDING, "rb") as lines:

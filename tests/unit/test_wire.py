@@ -108,7 +108,7 @@ def test_book_ticker_with_a_foreign_event_type_is_unknown():
     assert futures.ts_event == 1723161255000 * 1_000_000
 
 
-TEXT_DECODER = FrameDecoder(depth_as_text=True)
+TEXT_DECODER = FrameDecoder(prices_as_text=True)
 
 
 def test_depth_as_text_keeps_the_exchange_text_and_encodes_to_the_same_record():
@@ -123,14 +123,45 @@ def test_depth_as_text_keeps_the_exchange_text_and_encodes_to_the_same_record():
     assert entry_id_parts(text) == entry_id_parts(exact)
 
 
-@pytest.mark.parametrize(
-    "bad", ["sixty", "NaN", "Infinity", "-1.0", "1e5", "1.2.3", "", ".", " 1.0", "1,0", "١٢", "1|2"],
-)
+NOT_PLAIN = ["sixty", "NaN", "Infinity", "-1.0", "1e5", "1.2.3", "", ".", " 1.0", "1,0", "١٢", "1|2", "1..", "..1"]
+
+
+@pytest.mark.parametrize("bad", NOT_PLAIN)
 def test_depth_as_text_refuses_what_is_not_a_plain_number(bad):
     frame = DEPTH.replace(b'"0.32332000"', msgspec.json.encode(bad))
     with pytest.raises(FrameError) as caught:
         TEXT_DECODER.decode(frame, 1)
     assert (caught.value.reason, caught.value.kind) == ("invalid_value", "depthUpdate")
+
+
+@pytest.mark.parametrize("bad", NOT_PLAIN)
+@pytest.mark.parametrize(("frame", "value", "kind"), [
+    (TRADE, b'"61837.63000000"', "trade"), (TRADE, b'"0.02000000"', "trade"),
+    (BOOK_TICKER, b'"61837.63000000"', "bookTicker"), (BOOK_TICKER, b'"1.54698000"', "bookTicker"),
+])
+def test_trades_and_book_tickers_as_text_refuse_what_is_not_a_plain_number(frame, value, kind, bad):
+    with pytest.raises(FrameError) as caught:
+        TEXT_DECODER.decode(frame.replace(value, msgspec.json.encode(bad)), 1)
+    assert (caught.value.reason, caught.value.kind) == ("invalid_value", kind)
+
+
+def test_every_recorded_frame_as_text_is_the_decimal_event_and_the_same_record():
+    """Over the whole bundled BTCUSDT recording: the text events the ingest path records are, read
+    back, exactly the Decimal events, with the same entry id."""
+    from bot.config.sections import DEFAULT_RECORDING
+
+    timeline = load_timeline([DEFAULT_RECORDING])
+    kinds = set()
+    for frame in timeline.frames:
+        if not frame.startswith(b'{"stream"'):
+            continue
+        text, exact = TEXT_DECODER.decode(frame, RECEIVED_NS).event, DECODER.decode(frame, RECEIVED_NS).event
+        kinds.add(type(text).__name__)
+        assert text.to_event() == exact
+        # (Not always the same bytes: Decimal writes a zero "0.00000000" as "0E-8"; text keeps the exchange's.)
+        assert decode_event(exact.kind, encode_event(text)) == exact
+        assert entry_id_parts(text) == entry_id_parts(exact)
+    assert kinds == {"TradeText", "BookTickerText", "DepthUpdateText"}
 
 
 def test_plain_numerals_take_the_forms_binance_writes():
