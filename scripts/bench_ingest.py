@@ -259,8 +259,8 @@ async def pipeline_run(
     """frames_in_memory: the ALONE variant (see the module's docstring); the exchange still runs,
     for the depth snapshot over REST, but no websocket is opened."""
     if frames_in_memory:
-        async def memory_connect(url: str, **options: object) -> MemorySocket:
-            return MemorySocket(timeline.frames)
+        async def memory_connect(url: str, create_connection, **options: object) -> MemorySocket:
+            return MemorySocket(timeline.frames, create_connection)
 
         with mock.patch.object(stream_client_module, "connect", memory_connect):
             return await pipeline_run(timeline, server, data_directory, profiler)

@@ -28,17 +28,19 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Awaitable, Callable, Protocol
 
 import msgspec
 import structlog
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from bot.backoff import Backoff, RateLimiter
 from bot.clock import Clock
 from bot.domain.events import StreamMessage
 from bot.errors import StartupError
+from bot.ingest.push_connection import PushConnection, PushConnectionFactory
 from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown
 
 log = structlog.get_logger(__name__)
@@ -89,9 +91,9 @@ def shard_streams(streams: list[str], per_connection: int) -> list[list[str]]:
 class _Connection:
     """One open websocket and what we know about it. Times are exchange times (ns)."""
 
-    def __init__(self, websocket: ClientConnection, opened_ns: int, replacing: bool) -> None:
-        self.websocket = websocket
-        self.opened_ns = opened_ns
+    def __init__(self, replacing: bool) -> None:
+        self.websocket: PushConnection = None  # type: ignore[assignment]  # set when created, before the handshake
+        self.opened_ns = 0
         self.subscribed = False
         self.handing_over = replacing
         self.discarding = False
@@ -108,6 +110,13 @@ class _Connection:
         self.silent = asyncio.Event()  # set by the watchdog: every stream quiet for too long
         self.pending_replies: dict[int, asyncio.Future[ControlReply]] = {}
         self.receiver: asyncio.Task[None] = None  # type: ignore[assignment]  # set once connected
+        # Reading is paused until this returns (downstream congested, or a replacement holding
+        # back); `wake` tells the receiver task to wait for it.
+        self.resume_when: Callable[[], Awaitable[object]] | None = None
+        self.wake = asyncio.Event()
+
+    def created(self, websocket: PushConnection) -> None:
+        self.websocket = websocket
 
     def note_progress(self, ts_event: int, ts_init: int) -> None:
         if ts_event == ts_init:
@@ -142,7 +151,7 @@ class MarketStreamClient:
         self._events = events
         self._drained = drained
         self._random = random_source or random.Random()  # injectable, so tests can predict the jitter
-        self._decoder = FrameDecoder(depth_as_text=True)  # the levels go on as text: see DepthUpdateText
+        self._decoder = FrameDecoder(prices_as_text=True)  # prices go on as checked text: see DepthUpdateText
         self._request_ids = itertools.count(1)
         self._last_message_ns: dict[str, int] = {}
         self._stale: set[str] = set()
@@ -259,12 +268,14 @@ class MarketStreamClient:
         per_request = self._settings.streams_per_subscribe
         batches = [streams[index:index + per_request] for index in range(0, len(streams), per_request)]
         keepalive = self._settings.keepalive_interval_seconds
+        connection = _Connection(replacing)
         # No compression: loopback and LAN links gain nothing, and inflating costs CPU per frame.
-        websocket = await connect(
+        await connect(
             f"{self._base_url}/stream?streams={'/'.join(batches[0])}", open_timeout=self._settings.open_timeout_seconds,
             ping_interval=keepalive, ping_timeout=keepalive, compression=None, max_size=16 * 2**20, close_timeout=2,
+            create_connection=PushConnectionFactory(partial(self._on_frame, connection), self._clock.now_ns, connection.created),  # type: ignore[arg-type]
         )
-        connection = _Connection(websocket, self._clock.now_ns(), replacing)
+        connection.opened_ns = self._clock.now_ns()
         connection.receiver = asyncio.create_task(self._receive(connection), name=f"stream-receive-{shard}")
         self._connections[shard] = connection
         for stream in streams:
@@ -305,42 +316,57 @@ class MarketStreamClient:
                 raise FatalStreamError(f"subscription refused: {reply.result().error}")
 
     async def _receive(self, connection: _Connection) -> None:
-        decoder = self._decoder
-        events = self._events
-        clock = self._clock
-        last_message_ns = self._last_message_ns
+        """Lives as long as the connection. Messages are handled as they are parsed (_on_frame);
+        this task only waits, with reading paused, for what _on_frame cannot wait for itself."""
         websocket = connection.websocket
-        while True:
-            try:
-                frame = await websocket.recv(decode=False)
-            except ConnectionClosed:
-                return
-            ts_init = clock.now_ns()
-            try:
-                message = decoder.decode(frame, ts_init)
-            except FrameError as error:
-                events.on_frame_error(error)
-                continue
-            if type(message) is StreamMessage:
-                last_message_ns[message.stream] = ts_init
-                if connection.handing_over:  # the slow path, only around a hand-over or a close
-                    if connection.discarding:
-                        continue
-                    connection.note_progress(message.event.ts_event, ts_init)
-                    if not connection.gate.is_set():
-                        connection.held.append(message)
-                        # Never stop reading while subscribing: the replies come this way too.
-                        if connection.subscribed and (connection.started.is_set() or len(connection.held) >= connection.hold_limit):
-                            connection.started.set()
-                            await connection.gate.wait()  # the hand-over delivers what is held
-                        continue
-                if events.on_message(message) and self._drained is not None:
-                    await self._drained()  # downstream is behind: stop reading, TCP pushes back
-            elif isinstance(message, ControlReply):
-                self._resolve_reply(connection, message)
-            elif isinstance(message, ServerShutdown):
-                log.warning("exchange announced a server shutdown; handing over to a new connection")
-                connection.shutdown_notice.set()
+        closed = asyncio.ensure_future(websocket.wait_closed())
+        try:
+            while not closed.done():
+                await _first_of(connection.wake, closed)
+                connection.wake.clear()
+                if connection.resume_when is not None:
+                    await connection.resume_when()
+                    connection.resume_when = None
+                    websocket.transport.resume_reading()
+        finally:
+            closed.cancel()
+        if websocket.failure is not None:
+            raise websocket.failure
+
+    def _pause(self, connection: _Connection, until: Callable[[], Awaitable[object]]) -> None:
+        """Stops reading the socket until `until()` returns; TCP then pushes back on the exchange.
+        (What the socket read that is being parsed still brings is handled as usual.)"""
+        if connection.resume_when is None:
+            connection.resume_when = until
+            connection.websocket.transport.pause_reading()
+            connection.wake.set()
+
+    def _on_frame(self, connection: _Connection, frame: bytes, ts_init: int) -> None:
+        try:
+            message = self._decoder.decode(frame, ts_init)
+        except FrameError as error:
+            self._events.on_frame_error(error)
+            return
+        if type(message) is StreamMessage:
+            self._last_message_ns[message.stream] = ts_init
+            if connection.handing_over:  # the slow path, only around a hand-over or a close
+                if connection.discarding:
+                    return
+                connection.note_progress(message.event.ts_event, ts_init)
+                if not connection.gate.is_set():
+                    connection.held.append(message)
+                    # Never stop reading while subscribing: the replies come this way too.
+                    if connection.subscribed and (connection.started.is_set() or len(connection.held) >= connection.hold_limit):
+                        connection.started.set()
+                        self._pause(connection, connection.gate.wait)  # the hand-over delivers what is held
+                    return
+            if self._events.on_message(message) and self._drained is not None:
+                self._pause(connection, self._drained)  # downstream is behind
+        elif isinstance(message, ControlReply):
+            self._resolve_reply(connection, message)
+        elif isinstance(message, ServerShutdown):
+            log.warning("exchange announced a server shutdown; handing over to a new connection")
+            connection.shutdown_notice.set()
 
     def _resolve_reply(self, connection: _Connection, reply: ControlReply) -> None:
         future = connection.pending_replies.pop(reply.id, None) if isinstance(reply.id, int) else None
