@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from operator import itemgetter
 from pathlib import Path
 
 import redis.asyncio as redis
@@ -456,9 +457,8 @@ class Daemon:
             failed = self.writer.statistics.entries_failed
             self.metrics.redis_entries_failed.inc(failed - self._entries_failed_seen)
             self._entries_failed_seen = failed
-        now = self.clock.now_ns()
         # entry[-1]: the frame's receive time; 0 for bookkeeping entries no frame caused.
-        self.metrics.receive_to_redis.series().observe_many([(now - entry[-1]) / 1e9 for entry in batch if entry[-1]])
+        self.metrics.receive_to_redis.series().observe_since(self.clock.now_ns(), map(itemgetter(-1), batch))
 
     async def _report_status(self) -> None:
         while True:
