@@ -151,7 +151,8 @@ class MarketStreamClient:
         self._events = events
         self._drained = drained
         self._random = random_source or random.Random()  # injectable, so tests can predict the jitter
-        self._decoder = FrameDecoder(prices_as_text=True)  # prices go on as checked text: see DepthUpdateText
+        # Prices go on as checked text (see DepthUpdateText); the subscribed streams decode in one call.
+        self._decoder = FrameDecoder(prices_as_text=True, streams=[stream for shard in self._shards for stream in shard])
         self._request_ids = itertools.count(1)
         self._last_message_ns: dict[str, int] = {}
         self._stale: set[str] = set()

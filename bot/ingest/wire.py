@@ -11,9 +11,10 @@ count it per stream kind and move on: one bad frame never costs the frames aroun
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from itertools import chain, product
-from typing import Final
+from typing import Final, Union
 
 import msgspec
 
@@ -450,17 +451,45 @@ class FrameDecoder:
     prices_as_text: depth diffs, trades and book tickers become DepthUpdateText, TradeText and
     BookTickerText (prices and quantities kept as the exchange's checked text) instead of their
     Decimal twins; the ingest path, which only records them, uses it. See DepthUpdateText for why.
+
+    streams: the stream names expected (a client's subscriptions). Their frames are decoded whole
+    by one msgspec decoder, a tagged union with one member per stream (the tag is the `stream`
+    field): the wrapper, the choice of schema and the payload in a single C call. Cutting the
+    payload out of the bytes in Python and picking its schema cost three times the decoding of
+    a book ticker. Other frames take the paths below.
     """
 
-    def __init__(self, prices_as_text: bool = False) -> None:
+    def __init__(self, prices_as_text: bool = False, streams: Iterable[str] = ()) -> None:
         self._schemas: dict[bytes, tuple[str, _Schema]] = {}
         self._prices_as_text = prices_as_text
+        self._by_wrapper: dict[type, tuple[str, _Schema]] = {}
+        for stream in dict.fromkeys(streams):
+            schema = self._schema_for(stream)
+            if schema is not None:
+                wrapper = msgspec.defstruct(
+                    f"_Frame{len(self._by_wrapper)}", [("data", schema.decoder.type)], tag_field="stream", tag=stream, gc=False,
+                )
+                self._by_wrapper[wrapper] = (stream, schema)
+        self._wrapped = msgspec.json.Decoder(Union[tuple(self._by_wrapper)]) if self._by_wrapper else None  # type: ignore[arg-type]
 
     def _schema_for(self, stream: str) -> _Schema | None:
         schema = _schema_for_stream(stream)
         return _AS_TEXT.get(schema, schema) if self._prices_as_text and schema is not None else schema
 
     def decode(self, frame: bytes | str, ts_init: int) -> StreamMessage | ControlReply | ServerShutdown:
+        if self._wrapped is not None:
+            try:
+                wrapped = self._wrapped.decode(frame)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                pass  # another stream, a control message or a bad frame: the paths below tell which
+            else:
+                stream, schema = self._by_wrapper[type(wrapped)]
+                wire = wrapped.data  # type: ignore[attr-defined]
+                if wire.e == schema.event_type or (wire.e is None and schema.event_type_optional):
+                    try:
+                        return StreamMessage(stream, schema.convert(wire, ts_init))  # type: ignore[operator]
+                    except ValueError:
+                        pass
         # Fast path for the shape Binance always sends, `{"stream":"<name>","data":<payload>}`:
         # cut the payload out of the bytes instead of decoding the wrapper first. Anything else
         # takes the general path below, which names what is wrong.

@@ -145,6 +145,30 @@ def test_trades_and_book_tickers_as_text_refuse_what_is_not_a_plain_number(frame
     assert (caught.value.reason, caught.value.kind) == ("invalid_value", kind)
 
 
+STREAMS_DECODER = FrameDecoder(prices_as_text=True, streams=["btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "btcusdt@kline_1m"])
+
+
+def test_known_streams_decode_whole_to_the_same_messages_and_the_same_errors():
+    """A decoder told its streams decodes their frames in one call (a tagged union); what it
+    returns, and every error it raises, must be what the general paths give."""
+    frames = [TRADE, BOOK_TICKER, DEPTH, TRADE.replace(b"btcusdt@trade", b"ethusdt@trade").replace(b'"BTCUSDT"', b'"ETHUSDT"')]
+    for frame in frames:
+        assert STREAMS_DECODER.decode(frame, RECEIVED_NS) == TEXT_DECODER.decode(frame, RECEIVED_NS)
+    assert STREAMS_DECODER.decode(b'{"result":null,"id":7}', 1) == ControlReply(id=7, result=None)
+    bad_frames = {
+        TRADE.replace(b'"0.02000000"', b'"-1"'): ("invalid_value", "trade"),
+        TRADE.replace(b'"t":3735683259,', b""): ("missing_field", "trade"),
+        TRADE.replace(b'"t":3735683259', b'"t":"3735683259"'): ("wrong_type", "trade"),
+        TRADE.replace(b'"e":"trade"', b'"e":"aggTrade"'): ("unknown_event", "trade"),
+        BOOK_TICKER[:-20]: ("malformed_json", "unknown"),
+        b'{"stream":"btcusdt@bookTicker"}': ("missing_field", "unknown"),
+    }
+    for frame, (reason, kind) in bad_frames.items():
+        with pytest.raises(FrameError) as caught:
+            STREAMS_DECODER.decode(frame, 1)
+        assert (caught.value.reason, caught.value.kind) == (reason, kind), frame
+
+
 def test_every_recorded_frame_as_text_is_the_decimal_event_and_the_same_record():
     """Over the whole bundled BTCUSDT recording: the text events the ingest path records are, read
     back, exactly the Decimal events, with the same entry id."""
@@ -156,6 +180,7 @@ def test_every_recorded_frame_as_text_is_the_decimal_event_and_the_same_record()
         if not frame.startswith(b'{"stream"'):
             continue
         text, exact = TEXT_DECODER.decode(frame, RECEIVED_NS).event, DECODER.decode(frame, RECEIVED_NS).event
+        assert STREAMS_DECODER.decode(frame, RECEIVED_NS).event == text
         kinds.add(type(text).__name__)
         assert text.to_event() == exact
         # (Not always the same bytes: Decimal writes a zero "0.00000000" as "0E-8"; text keeps the exchange's.)
