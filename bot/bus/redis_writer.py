@@ -37,7 +37,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.backoff import Backoff
-from bot.bus.redis_codec import EVENT_FIELD, encode_event, entry_id_parts
+from bot.bus.redis_codec import EVENT_FIELD, encode_event, entry_id_parts_of
 from bot.bus.redis_keys import RedisKeys, channel_of
 from bot.domain.events import MarketEvent
 
@@ -67,10 +67,11 @@ _APPEND_SHA = hashlib.sha1(_APPEND_SCRIPT).hexdigest()
 class StreamSlot:
     """One stream the writer appends to, and the id of its last entry: where the record ends."""
 
-    __slots__ = ("stream_key", "latest_key", "max_length", "milliseconds", "sequence", "packed_key", "packed_max_length")
+    __slots__ = ("stream_key", "latest_key", "max_length", "milliseconds", "sequence", "packed_key", "packed_max_length", "id_parts")
 
-    def __init__(self, stream_key: str, latest_key: str, max_length: int) -> None:
+    def __init__(self, stream_key: str, latest_key: str, max_length: int, channel: str = "") -> None:
         self.stream_key = stream_key
+        self.id_parts = entry_id_parts_of(channel)
         self.latest_key = latest_key
         self.max_length = max_length
         self.milliseconds = -1
@@ -138,7 +139,7 @@ class RedisStreamWriter:
         slot = self._slots.get((channel, symbol))
         if slot is None:
             kind = "kline" if channel.startswith("kline_") else channel
-            slot = StreamSlot(self._keys.stream(channel, symbol), self._keys.latest(channel, symbol), self._max_lengths.get(kind, 100_000))
+            slot = StreamSlot(self._keys.stream(channel, symbol), self._keys.latest(channel, symbol), self._max_lengths.get(kind, 100_000), channel)
             self._slots[(channel, symbol)] = slot
         return slot
 
@@ -158,18 +159,19 @@ class RedisStreamWriter:
                 slot.milliseconds = slot.sequence = -1
         return slot
 
-    def append(self, event: MarketEvent, ts_received: int, slot: StreamSlot | None = None) -> None:
-        """Queues one event for its stream. Cheap and synchronous: called once per market message."""
+    def append(self, event: MarketEvent, ts_received: int, slot: StreamSlot | None = None) -> int:
+        """Queues one event for its stream and returns the backlog. Cheap and synchronous: called
+        once per market message."""
         if slot is None:
             slot = self.slot(channel_of(event), event.symbol)
-        milliseconds, sequence = entry_id_parts(event)
+        milliseconds, sequence = slot.id_parts(event)
         # Exchange times of different streams come from different clocks; never let an id go
         # backwards in time because of that, the sequence part keeps the order.
         if milliseconds < slot.milliseconds:
             milliseconds = slot.milliseconds
         if milliseconds == slot.milliseconds and sequence <= slot.sequence:
             self.statistics.duplicates_refused += 1
-            return
+            return len(self._pending)
         slot.milliseconds = milliseconds
         slot.sequence = sequence
         payload = encode_event(event)
@@ -180,6 +182,7 @@ class RedisStreamWriter:
         if not self._has_work.is_set():
             self._idle.clear()
             self._has_work.set()
+        return len(self._pending)
 
     def append_audit(self, stream_key: str, record: dict[str, object], max_length: int = 100_000) -> None:
         """Queues an entry with a server-assigned id, for rare bookkeeping records (gap audits)."""

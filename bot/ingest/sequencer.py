@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 
 from bot.domain.events import (
     MILLISECONDS,
@@ -30,6 +31,9 @@ def interval_ns(interval: str) -> int | None:
     if unit == "M" or unit not in _INTERVAL_UNITS_MS:
         return None
     return int(interval[:-1]) * _INTERVAL_UNITS_MS[unit] * MILLISECONDS
+
+
+_SEQUENCE_FIELDS = {"trade": "trade_id", "aggTrade": "agg_trade_id", "bookTicker": "update_id"}
 
 
 class Outcome(StrEnum):
@@ -64,6 +68,9 @@ class Sequencer:
         self.channel = channel
         self.step = step
         self.last = last
+        # `event.sequence` read straight from its field (a C call, not a property) where the
+        # channel tells which field it is.
+        self._number = attrgetter(_SEQUENCE_FIELDS.get(channel, "sequence"))
 
     def advance(self, event: MarketEvent) -> bool:
         """Accepts the event and returns True if it is simply the next one (NEW, no gap); else
@@ -76,7 +83,7 @@ class Sequencer:
                 return False
             self.last = final
             return True
-        number = event.sequence  # type: ignore[attr-defined]
+        number = self._number(event)
         if last is not None and not (last < number and (self.step is None or number <= last + self.step)):
             return False
         self.last = number

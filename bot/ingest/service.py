@@ -100,6 +100,7 @@ class IngestService:
         self._message_counts = metrics.messages.counts
         self._lag = {kind: metrics.receive_lag.series(kind.value) for kind in EventKind}
         self._routes: dict[str, _Channel] = {}  # stream name -> its channel
+        self._congestion_backlog = settings.congestion_backlog
         self.client = MarketStreamClient(
             websocket_base_url, stream_names(settings.symbols, settings.streams), clock, self,
             settings.client, drained=lambda: writer.relieved(settings.congestion_backlog // 2),
@@ -158,8 +159,14 @@ class IngestService:
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(channel.slot.latest_key, [EVENT_FIELD, encode_event(event)])
             return False
+        if not channel.repairing and channel.sequencer.advance(event):
+            # The next event, as nearly always: recorded at once (_on_channel_event has the rest).
+            backlog = self._writer.append(event, ts_init, channel.slot)
+            if kind is EventKind.DEPTH_UPDATE:
+                self.books.offer(event)  # type: ignore[arg-type]
+            return backlog > self._congestion_backlog
         self._on_channel_event(channel, event)
-        return self._writer.backlog > self._settings.congestion_backlog
+        return self._writer.backlog > self._congestion_backlog
 
     def on_frame_error(self, error: FrameError) -> None:
         self._metrics.parse_errors.labels(error.kind, error.reason).inc()
