@@ -1,9 +1,10 @@
 """Binance websocket frames -> typed domain events.
 
-Decoding is two-step: the combined-stream wrapper is read with its payload left raw, the stream
-name picks the payload's schema, and msgspec decodes the payload straight into typed fields
-(prices as `Decimal` from the exchange's strings). Unknown payload fields are ignored, so a field
-Binance adds later does not break ingest; a missing or mistyped field is an error.
+The stream name picks the payload's schema (bot.ingest.payloads) and msgspec decodes the payload
+straight into typed fields (prices as `Decimal` from the exchange's strings, or as checked text
+for the ingest path); for a client's own streams the wrapper and payload are one msgspec call
+(FrameDecoder's `streams`). Unknown payload fields are ignored, so a field Binance adds later does
+not break ingest; a missing or mistyped field is an error.
 
 Every way a frame can be bad raises `FrameError` with a machine-readable `reason`, so the caller can
 count it per stream kind and move on: one bad frame never costs the frames around it.
@@ -33,6 +34,7 @@ from bot.domain.events import (
     Trade,
     TradeText,
 )
+from bot.ingest import payloads
 
 
 class FrameError(ValueError):
@@ -65,169 +67,6 @@ class ServerShutdown(msgspec.Struct, frozen=True):
     ts_event: int
 
 
-# --- wire schemas: field names exactly as Binance sends them -------------------------------------
-
-
-class _Envelope(msgspec.Struct, gc=False):
-    stream: str
-    data: msgspec.Raw
-
-
-class _Probe(msgspec.Struct, gc=False):
-    """Just enough of an unwrapped frame to tell a control reply or a shutdown notice apart."""
-
-    e: str | None = None
-    E: int | None = None
-    id: int | str | None = None
-    result: object = None
-    error: dict[str, object] | None = None
-    stream: str | None = None
-
-
-class _Trade(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    t: int
-    p: Decimal
-    q: Decimal
-    T: int
-    m: bool
-
-
-class _TradeText(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    t: int
-    p: str
-    q: str
-    T: int
-    m: bool
-
-
-class _AggTrade(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    a: int
-    p: Decimal
-    q: Decimal
-    f: int
-    l: int  # noqa: E741 - Binance's name for the last trade id
-    T: int
-    m: bool
-
-
-class _KlineBody(msgspec.Struct, gc=False):
-    t: int
-    T: int
-    s: str
-    i: str
-    f: int
-    L: int
-    o: Decimal
-    c: Decimal
-    h: Decimal
-    l: Decimal  # noqa: E741 - Binance's name for the low price
-    v: Decimal
-    # Binance always sends these four; a replay of a klines file that lacks the columns sends
-    # null (still required: a frame without the key is malformed, not "unknown").
-    n: int | None
-    x: bool
-    q: Decimal | None
-    V: Decimal | None
-    Q: Decimal | None
-
-
-class _Kline(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    k: _KlineBody
-
-
-class _BookTicker(msgspec.Struct, gc=False):
-    u: int
-    s: str
-    b: Decimal
-    B: Decimal
-    a: Decimal
-    A: Decimal
-    e: str | None = None  # futures only ("bookTicker"); spot sends no event type
-    E: int | None = None  # futures only
-
-
-class _BookTickerText(msgspec.Struct, gc=False):
-    u: int
-    s: str
-    b: str
-    B: str
-    a: str
-    A: str
-    e: str | None = None
-    E: int | None = None
-
-
-class _DepthUpdate(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    U: int
-    u: int
-    b: tuple[tuple[Decimal, Decimal], ...]
-    a: tuple[tuple[Decimal, Decimal], ...]
-    pu: int = -1  # futures only
-
-
-class _DepthUpdateText(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    U: int
-    u: int
-    b: tuple[tuple[str, str], ...]
-    a: tuple[tuple[str, str], ...]
-    pu: int = -1
-
-
-class _Ticker(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    p: Decimal
-    P: Decimal
-    w: Decimal
-    c: Decimal
-    Q: Decimal
-    b: Decimal
-    B: Decimal
-    a: Decimal
-    A: Decimal
-    o: Decimal
-    h: Decimal
-    l: Decimal  # noqa: E741
-    v: Decimal
-    q: Decimal
-    O: int  # noqa: E741
-    C: int
-    F: int
-    L: int
-    n: int
-
-
-class _MiniTicker(msgspec.Struct, gc=False):
-    e: str
-    E: int
-    s: str
-    c: Decimal
-    o: Decimal
-    h: Decimal
-    l: Decimal  # noqa: E741
-    v: Decimal
-    q: Decimal
-
-
 # --- conversion to domain events -------------------------------------------------------------
 
 _IS_FINITE = Decimal.is_finite
@@ -240,7 +79,7 @@ def _finite(*values: Decimal) -> None:
 
 
 
-def _trade(message: _Trade, ts_init: int) -> Trade:
+def _trade(message: payloads.Trade, ts_init: int) -> Trade:
     if not (message.p.is_finite() and message.q.is_finite()):
         _finite(message.p, message.q)
     return Trade(
@@ -249,7 +88,7 @@ def _trade(message: _Trade, ts_init: int) -> Trade:
     )
 
 
-def _trade_text(message: _TradeText, ts_init: int) -> TradeText:
+def _trade_text(message: payloads.TradeText, ts_init: int) -> TradeText:
     if not plain_values(message.p, message.q):
         raise ValueError(f"price {message.p!r} or quantity {message.q!r} is not a plain non-negative number")
     return TradeText(
@@ -258,7 +97,7 @@ def _trade_text(message: _TradeText, ts_init: int) -> TradeText:
     )
 
 
-def _agg_trade(message: _AggTrade, ts_init: int) -> AggTrade:
+def _agg_trade(message: payloads.AggTrade, ts_init: int) -> AggTrade:
     _finite(message.p, message.q)
     return AggTrade(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, agg_trade_id=message.a, price=message.p,
@@ -267,7 +106,7 @@ def _agg_trade(message: _AggTrade, ts_init: int) -> AggTrade:
     )
 
 
-def _kline(message: _Kline, ts_init: int) -> Kline:
+def _kline(message: payloads.Kline, ts_init: int) -> Kline:
     bar = message.k
     _finite(bar.o, bar.h, bar.l, bar.c, bar.v, *(value for value in (bar.q, bar.V, bar.Q) if value is not None))
     return Kline(
@@ -278,7 +117,7 @@ def _kline(message: _Kline, ts_init: int) -> Kline:
     )
 
 
-def _book_ticker(message: _BookTicker, ts_init: int) -> BookTicker:
+def _book_ticker(message: payloads.BookTicker, ts_init: int) -> BookTicker:
     if not (message.b.is_finite() and message.B.is_finite() and message.a.is_finite() and message.A.is_finite()):
         _finite(message.b, message.B, message.a, message.A)  # raises, naming the values
     return BookTicker(
@@ -287,7 +126,7 @@ def _book_ticker(message: _BookTicker, ts_init: int) -> BookTicker:
     )
 
 
-def _book_ticker_text(message: _BookTickerText, ts_init: int) -> BookTickerText:
+def _book_ticker_text(message: payloads.BookTickerText, ts_init: int) -> BookTickerText:
     if not plain_values(message.b, message.B, message.a, message.A):
         raise ValueError(f"a price or quantity of {(message.b, message.B, message.a, message.A)} is not a plain non-negative number")
     return BookTickerText(
@@ -296,7 +135,7 @@ def _book_ticker_text(message: _BookTickerText, ts_init: int) -> BookTickerText:
     )
 
 
-def _depth_update(message: _DepthUpdate, ts_init: int) -> DepthUpdate:
+def _depth_update(message: payloads.DepthUpdate, ts_init: int) -> DepthUpdate:
     # One C-level pass over every price and quantity of the diff.
     if not (all(map(_IS_FINITE, chain.from_iterable(message.b))) and all(map(_IS_FINITE, chain.from_iterable(message.a)))):
         raise ValueError("not a finite number in a book level")
@@ -306,7 +145,7 @@ def _depth_update(message: _DepthUpdate, ts_init: int) -> DepthUpdate:
     )
 
 
-def _depth_update_text(message: _DepthUpdateText, ts_init: int) -> DepthUpdateText:
+def _depth_update_text(message: payloads.DepthUpdateText, ts_init: int) -> DepthUpdateText:
     if not plain_numerals(message.b, message.a):
         raise ValueError("a book level that is not a plain non-negative number")
     return DepthUpdateText(
@@ -357,7 +196,7 @@ def plain_values(*values: str) -> bool:
     )
 
 
-def _ticker(message: _Ticker, ts_init: int) -> Ticker:
+def _ticker(message: payloads.Ticker, ts_init: int) -> Ticker:
     _finite(message.p, message.P, message.w, message.c, message.Q, message.b, message.B, message.a, message.A, message.o, message.h, message.l, message.v, message.q)
     return Ticker(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, price_change=message.p,
@@ -369,7 +208,7 @@ def _ticker(message: _Ticker, ts_init: int) -> Ticker:
     )
 
 
-def _mini_ticker(message: _MiniTicker, ts_init: int) -> MiniTicker:
+def _mini_ticker(message: payloads.MiniTicker, ts_init: int) -> MiniTicker:
     _finite(message.c, message.o, message.h, message.l, message.v, message.q)
     return MiniTicker(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, close_price=message.c,
@@ -389,18 +228,18 @@ def _schema(kind: str, event_type: str, wire: type, convert: object, event_type_
     return _Schema(kind, event_type, event_type_optional, msgspec.json.Decoder(wire), convert)
 
 
-_TRADE = _schema("trade", "trade", _Trade, _trade)
-_AGG_TRADE = _schema("aggTrade", "aggTrade", _AggTrade, _agg_trade)
-_KLINE = _schema("kline", "kline", _Kline, _kline)
-_BOOK_TICKER = _schema("bookTicker", "bookTicker", _BookTicker, _book_ticker, event_type_optional=True)
-_DEPTH = _schema("depthUpdate", "depthUpdate", _DepthUpdate, _depth_update)
-_DEPTH_TEXT = _schema("depthUpdate", "depthUpdate", _DepthUpdateText, _depth_update_text)
-_TRADE_TEXT = _schema("trade", "trade", _TradeText, _trade_text)
-_BOOK_TICKER_TEXT = _schema("bookTicker", "bookTicker", _BookTickerText, _book_ticker_text, event_type_optional=True)
+_TRADE = _schema("trade", "trade", payloads.Trade, _trade)
+_AGG_TRADE = _schema("aggTrade", "aggTrade", payloads.AggTrade, _agg_trade)
+_KLINE = _schema("kline", "kline", payloads.Kline, _kline)
+_BOOK_TICKER = _schema("bookTicker", "bookTicker", payloads.BookTicker, _book_ticker, event_type_optional=True)
+_DEPTH = _schema("depthUpdate", "depthUpdate", payloads.DepthUpdate, _depth_update)
+_DEPTH_TEXT = _schema("depthUpdate", "depthUpdate", payloads.DepthUpdateText, _depth_update_text)
+_TRADE_TEXT = _schema("trade", "trade", payloads.TradeText, _trade_text)
+_BOOK_TICKER_TEXT = _schema("bookTicker", "bookTicker", payloads.BookTickerText, _book_ticker_text, event_type_optional=True)
 # What prices_as_text swaps in: the kinds frequent enough that their Decimals cost ingest the most.
 _AS_TEXT = {_DEPTH: _DEPTH_TEXT, _TRADE: _TRADE_TEXT, _BOOK_TICKER: _BOOK_TICKER_TEXT}
-_TICKER = _schema("ticker", "24hrTicker", _Ticker, _ticker)
-_MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", _MiniTicker, _mini_ticker)
+_TICKER = _schema("ticker", "24hrTicker", payloads.Ticker, _ticker)
+_MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", payloads.MiniTicker, _mini_ticker)
 
 
 def stream_kind(stream: str) -> str | None:
@@ -428,8 +267,8 @@ def _schema_for_stream(stream: str) -> _Schema | None:
     return None
 
 
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
-_PROBE = msgspec.json.Decoder(_Probe)
+_ENVELOPE = msgspec.json.Decoder(payloads.Envelope)
+_PROBE = msgspec.json.Decoder(payloads.Probe)
 
 
 def _classify(error: msgspec.ValidationError) -> str:
