@@ -5,9 +5,9 @@ The `websockets` library queues every received message and a reader task takes t
 wake-up of the reader and the `recv()` call were about a tenth of the whole cost of a message
 (scripts/bench_ingest.py). Here a message goes from the frame parser straight to `on_message`,
 synchronously, stamped with the time its bytes were read from the socket (see `data_received`
-for the one-nanosecond steps within a read); the caller applies
-backpressure itself with `pause_reading` / `resume_reading` (TCP then pushes back on the sender,
-as the library's own queue would).
+for the one-nanosecond steps within a read); the caller applies backpressure itself with
+`pause_reading` / `resume_reading` (TCP then pushes back on the sender, as the library's own
+queue would).
 
 Everything else stays the library's: the handshake, pings and pongs, the close handshake, limits
 and protocol errors. Fragmented messages are reassembled here (the protocol layer has already
