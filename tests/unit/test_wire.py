@@ -126,26 +126,41 @@ def test_depth_as_text_keeps_the_exchange_text_and_encodes_to_the_same_record():
 NOT_PLAIN = ["sixty", "NaN", "Infinity", "-1.0", "1e5", "1.2.3", "", ".", " 1.0", "1,0", "١٢", "1|2", "1..", "..1"]
 
 
+# Without streams every frame takes the full numeral check; with them, frames in Binance's exact
+# shape are vouched for by their bytes (bot.ingest.shapes): both must refuse the same values.
+STREAMS = ["btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "btcusdt@kline_1m"]
+TEXT_DECODERS = pytest.mark.parametrize("decoder", [TEXT_DECODER, FrameDecoder(prices_as_text=True, streams=STREAMS)], ids=["checked", "shapes"])
+
+
+@TEXT_DECODERS
 @pytest.mark.parametrize("bad", NOT_PLAIN)
-def test_depth_as_text_refuses_what_is_not_a_plain_number(bad):
+def test_depth_as_text_refuses_what_is_not_a_plain_number(bad, decoder):
     frame = DEPTH.replace(b'"0.32332000"', msgspec.json.encode(bad))
     with pytest.raises(FrameError) as caught:
-        TEXT_DECODER.decode(frame, 1)
+        decoder.decode(frame, 1)
     assert (caught.value.reason, caught.value.kind) == ("invalid_value", "depthUpdate")
 
 
+@TEXT_DECODERS
 @pytest.mark.parametrize("bad", NOT_PLAIN)
 @pytest.mark.parametrize(("frame", "value", "kind"), [
     (TRADE, b'"61837.63000000"', "trade"), (TRADE, b'"0.02000000"', "trade"),
     (BOOK_TICKER, b'"61837.63000000"', "bookTicker"), (BOOK_TICKER, b'"1.54698000"', "bookTicker"),
 ])
-def test_trades_and_book_tickers_as_text_refuse_what_is_not_a_plain_number(frame, value, kind, bad):
+def test_trades_and_book_tickers_as_text_refuse_what_is_not_a_plain_number(frame, value, kind, bad, decoder):
     with pytest.raises(FrameError) as caught:
-        TEXT_DECODER.decode(frame.replace(value, msgspec.json.encode(bad)), 1)
+        decoder.decode(frame.replace(value, msgspec.json.encode(bad)), 1)
     assert (caught.value.reason, caught.value.kind) == ("invalid_value", kind)
 
 
-STREAMS_DECODER = FrameDecoder(prices_as_text=True, streams=["btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "btcusdt@kline_1m"])
+@TEXT_DECODERS
+@pytest.mark.parametrize("good", ["5.", ".5", "100", "0"])
+def test_plain_forms_without_binance_s_point_are_taken_by_either_check(good, decoder):
+    frame = BOOK_TICKER.replace(b'"1.54698000"', msgspec.json.encode(good))
+    assert decoder.decode(frame, 1).event.ask_quantity == good
+
+
+STREAMS_DECODER = FrameDecoder(prices_as_text=True, streams=STREAMS)
 
 
 def test_known_streams_decode_whole_to_the_same_messages_and_the_same_errors():
