@@ -12,7 +12,7 @@ count it per stream kind and move on: one bad frame never costs the frames aroun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from itertools import chain, product
 from typing import Final, Union
@@ -35,7 +35,7 @@ from bot.domain.events import (
     TradeText,
 )
 from bot.ingest import payloads
-from bot.ingest.shapes import in_known_shape, known_shapes, skeleton
+from bot.ingest.shapes import depth_shape, in_depth_shape
 
 
 class FrameError(ValueError):
@@ -92,10 +92,6 @@ def _trade(message: payloads.Trade, ts_init: int) -> Trade:
 def _trade_text(message: payloads.TradeText, ts_init: int) -> TradeText:
     if not plain_values(message.p, message.q):
         raise ValueError(f"price {message.p!r} or quantity {message.q!r} is not a plain non-negative number")
-    return _checked_trade_text(message, ts_init)
-
-
-def _checked_trade_text(message: payloads.TradeText, ts_init: int) -> TradeText:
     return TradeText(
         symbol=message.s, ts_event=message.E * MILLISECONDS, ts_init=ts_init, trade_id=message.t, price=message.p,
         quantity=message.q, buyer_is_maker=message.m, ts_trade=message.T * MILLISECONDS,
@@ -134,10 +130,6 @@ def _book_ticker(message: payloads.BookTicker, ts_init: int) -> BookTicker:
 def _book_ticker_text(message: payloads.BookTickerText, ts_init: int) -> BookTickerText:
     if not plain_values(message.b, message.B, message.a, message.A):
         raise ValueError(f"a price or quantity of {(message.b, message.B, message.a, message.A)} is not a plain non-negative number")
-    return _checked_book_ticker_text(message, ts_init)
-
-
-def _checked_book_ticker_text(message: payloads.BookTickerText, ts_init: int) -> BookTickerText:
     return BookTickerText(
         symbol=message.s, ts_event=message.E * MILLISECONDS if message.E is not None else ts_init, ts_init=ts_init,
         update_id=message.u, bid_price=message.b, bid_quantity=message.B, ask_price=message.a, ask_quantity=message.A,
@@ -251,8 +243,6 @@ _TRADE_TEXT = _schema("trade", "trade", payloads.TradeText, _trade_text)
 _BOOK_TICKER_TEXT = _schema("bookTicker", "bookTicker", payloads.BookTickerText, _book_ticker_text, event_type_optional=True)
 # What prices_as_text swaps in: the kinds frequent enough that their Decimals cost ingest the most.
 _AS_TEXT = {_DEPTH: _DEPTH_TEXT, _TRADE: _TRADE_TEXT, _BOOK_TICKER: _BOOK_TICKER_TEXT}
-# Their conversions for a frame whose shape already vouched for its numerals (bot.ingest.shapes).
-_CHECKED = {_DEPTH_TEXT: _checked_depth_update_text, _TRADE_TEXT: _checked_trade_text, _BOOK_TICKER_TEXT: _checked_book_ticker_text}
 _TICKER = _schema("ticker", "24hrTicker", payloads.Ticker, _ticker)
 _MINI_TICKER = _schema("miniTicker", "24hrMiniTicker", payloads.MiniTicker, _mini_ticker)
 
@@ -316,16 +306,16 @@ class FrameDecoder:
     def __init__(self, prices_as_text: bool = False, streams: Iterable[str] = ()) -> None:
         self._schemas: dict[bytes, tuple[str, _Schema]] = {}
         self._prices_as_text = prices_as_text
-        # wrapper type -> (stream, schema, its known shapes and how to take one, the conversion without the check)
-        self._by_wrapper: dict[type, tuple[str, _Schema, frozenset[bytes], Callable[[bytes], bytes], Callable[..., MarketEvent] | None]] = {}
+        # wrapper type -> (stream, schema, the skeleton of its depth diffs in Binance's shape or b"")
+        self._by_wrapper: dict[type, tuple[str, _Schema, bytes]] = {}
         for stream in dict.fromkeys(streams):
             schema = self._schema_for(stream)
             if schema is not None:
                 wrapper = msgspec.defstruct(
                     f"_Frame{len(self._by_wrapper)}", [("data", schema.decoder.type)], tag_field="stream", tag=stream, gc=False,
                 )
-                shapes = known_shapes(stream, schema.kind) if schema in _CHECKED and stream.isascii() else None
-                self._by_wrapper[wrapper] = (stream, schema, *(shapes or (frozenset(), skeleton)), _CHECKED.get(schema) if shapes else None)
+                shape = depth_shape(stream) if schema is _DEPTH_TEXT and stream.isascii() else b""
+                self._by_wrapper[wrapper] = (stream, schema, shape)
         self._wrapped = msgspec.json.Decoder(Union[tuple(self._by_wrapper)]) if self._by_wrapper else None  # type: ignore[arg-type]
 
     def _schema_for(self, stream: str) -> _Schema | None:
@@ -339,11 +329,11 @@ class FrameDecoder:
             except (msgspec.DecodeError, UnicodeDecodeError):
                 pass  # another stream, a control message or a bad frame: the paths below tell which
             else:
-                stream, schema, shapes, skeleton_of, checked = self._by_wrapper[type(wrapped)]
+                stream, schema, shape = self._by_wrapper[type(wrapped)]
                 wire = wrapped.data  # type: ignore[attr-defined]
                 if wire.e == schema.event_type or (wire.e is None and schema.event_type_optional):
-                    if checked is not None and type(frame) is bytes and in_known_shape(frame, shapes, skeleton_of):
-                        return StreamMessage(stream, checked(wire, ts_init))
+                    if shape and type(frame) is bytes and in_depth_shape(frame, shape):
+                        return StreamMessage(stream, _checked_depth_update_text(wire, ts_init))
                     try:
                         return StreamMessage(stream, schema.convert(wire, ts_init))  # type: ignore[operator]
                     except ValueError:

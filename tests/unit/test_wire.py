@@ -126,8 +126,8 @@ def test_depth_as_text_keeps_the_exchange_text_and_encodes_to_the_same_record():
 NOT_PLAIN = ["sixty", "NaN", "Infinity", "-1.0", "1e5", "1.2.3", "", ".", " 1.0", "1,0", "١٢", "1|2", "1..", "..1"]
 
 
-# Without streams every frame takes the full numeral check; with them, frames in Binance's exact
-# shape are vouched for by their bytes (bot.ingest.shapes): both must refuse the same values.
+# Without streams every frame takes the full numeral check; with them, depth diffs in Binance's
+# exact shape are vouched for by their bytes (bot.ingest.shapes): both must refuse the same values.
 STREAMS = ["btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "btcusdt@kline_1m"]
 TEXT_DECODERS = pytest.mark.parametrize("decoder", [TEXT_DECODER, FrameDecoder(prices_as_text=True, streams=STREAMS)], ids=["checked", "shapes"])
 
