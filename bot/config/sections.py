@@ -71,7 +71,7 @@ class RedisSettings(SectionModel):
     stream_max_length: dict[str, PositiveInt] = Field(
         default_factory=lambda: dict(DEFAULT_STREAM_MAX_LENGTH)
     )
-    write_batch_size: PositiveInt = 512
+    write_batch_size: PositiveInt = 2048
 
     @field_validator("url")
     @classmethod

@@ -47,8 +47,9 @@ class IngestSettings:
     depth_snapshot_limit: int = 1000
     backfill_max_records: int = 100_000
     # Past this many entries waiting for Redis the websocket is not read until the backlog is
-    # back under half: memory stays bounded and TCP pushes back on the exchange. Eight batches
-    # keep the writer busy without letting latency grow.
+    # back under half: memory stays bounded and TCP pushes back on the exchange. Two of the
+    # writer's largest batches (redis.write_batch_size, 2048 by default) keep it busy without
+    # letting latency grow; 8192 measured no better.
     congestion_backlog: int = 4096
     client: StreamClientSettings = field(default_factory=StreamClientSettings)
 

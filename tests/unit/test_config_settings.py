@@ -38,7 +38,7 @@ def test_defaults() -> None:
     assert settings.data_directory == Path("var")
     assert settings.redis == RedisSettings()
     assert settings.redis.url is None and settings.redis.namespace == "tradebot"
-    assert settings.redis.connect_timeout_seconds == 5 and settings.redis.write_batch_size == 512
+    assert settings.redis.connect_timeout_seconds == 5 and settings.redis.write_batch_size == 2048
     assert settings.redis.stream_max_length == {
         "trade": 1_000_000, "aggTrade": 1_000_000, "kline": 200_000, "bookTicker": 200_000,
         "depthUpdate": 200_000, "ticker": 100_000, "miniTicker": 100_000,
