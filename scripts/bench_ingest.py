@@ -376,7 +376,7 @@ def print_report(
         ("ceiling msgs/s (median)", f"{ceiling_rate:,.0f}" if ceilings else "(not run)"),
         ("pipeline msgs/s (median)", f"{pipeline_rate:,.0f}"),
         ("ratio pipeline/ceiling", (
-            f"{ratio:.2f}  (median of the runs' ratios {' '.join(f'{value:.2f}' for value in run_ratios)}; "
+            f"{ratio:.3f}  (median of the runs' ratios {' '.join(f'{value:.2f}' for value in run_ratios)}; "
             f"target >= {TARGET_RATIO:.2f}: {'MET' if ratio >= TARGET_RATIO else 'NOT MET'})"
             if ceilings else "(no ceiling run)"
         )),
