@@ -9,7 +9,7 @@ Packing twenty arguments per entry through redis-py's pure-Python encoder and pa
 per entry cost several times more than everything else the ingest path does per message. Each
 entry's arguments are laid out in Redis's wire format (RESP) once, when it is appended, so a
 batch is a single join of ready bytes: hiredis.pack_command took 0.9 us per entry to do the
-same, about a tenth of what the whole pipeline spends on a message.
+same, about a twentieth of what the whole pipeline spends on a message.
 
 A failed batch is never dropped: it is retried with backoff until Redis answers again. Entry ids
 are explicit (see redis_codec), so entries of a batch that did reach Redis before the connection
