@@ -160,14 +160,7 @@ class IngestService:
             # A bar still forming is a working value: kept as latest state, not in the record.
             self._writer.set_latest(channel.slot.latest_key, [EVENT_FIELD, encode_event(event)])
             return False
-        if not channel.repairing and channel.sequencer.advance(event):
-            # The next event, as nearly always: recorded at once (_on_channel_event has the rest).
-            backlog = self._writer.append(event, ts_init, channel.slot)
-            if kind is EventKind.DEPTH_UPDATE:
-                self.books.offer(event)  # type: ignore[arg-type]
-            return backlog > self._congestion_backlog
-        self._on_channel_event(channel, event)
-        return self._writer.backlog > self._congestion_backlog
+        return self._on_channel_event(channel, event) > self._congestion_backlog
 
     def on_frame_error(self, error: FrameError) -> None:
         self._metrics.parse_errors.labels(error.kind, error.reason).inc()
@@ -199,31 +192,34 @@ class IngestService:
 
     # --- ordering, duplicates and gaps --------------------------------------------------------
 
-    def _on_channel_event(self, channel: _Channel, event: MarketEvent) -> None:
+    def _on_channel_event(self, channel: _Channel, event: MarketEvent) -> int:
+        """Records, holds back or drops one event of a channel; returns the writer's backlog."""
         if channel.repairing:
             channel.waiting.append(event)
-            return
+            return self._writer.backlog
         if channel.sequencer.advance(event):  # the next event, as nearly always: no verdict to build
-            self._writer.append(event, event.ts_init, channel.slot)
-            if event.kind is EventKind.DEPTH_UPDATE:
-                self.books.offer(event)  # type: ignore[arg-type]
-            return
+            return self._record(channel, event)
         outcome, gap = channel.sequencer.check(event)
         if outcome is Outcome.DUPLICATE:
             self._metrics.duplicates.labels(event.kind.value).inc()
-            return
+            return self._writer.backlog
         if outcome is Outcome.GAP and event.kind is not EventKind.DEPTH_UPDATE:
             channel.repairing = True
             channel.waiting.append(event)
             self._start_repair(channel, gap)
-            return
+            return self._writer.backlog
         if gap is not None:  # a depth gap: the diff is still recorded; the book is rebuilt
             self._note_gap_found(gap)
             self._depth_gaps.setdefault(event.symbol, []).append(gap)
         channel.sequencer.accept(event)
-        self._writer.append(event, event.ts_init, channel.slot)
+        return self._record(channel, event)
+
+    def _record(self, channel: _Channel, event: MarketEvent) -> int:
+        """Appends an accepted event to the record (and a depth diff to its book); the backlog."""
+        backlog = self._writer.append(event, event.ts_init, channel.slot)
         if event.kind is EventKind.DEPTH_UPDATE:
             self.books.offer(event)  # type: ignore[arg-type]
+        return backlog
 
     def _note_gap_found(self, gap: Gap) -> None:
         self._metrics.gaps_found.labels(gap.channel).inc()
