@@ -299,3 +299,14 @@ class StreamMessage(msgspec.Struct, frozen=True, gc=False):
 
 MILLISECONDS = 1_000_000
 """Nanoseconds in one millisecond: Binance times are milliseconds, ours are nanoseconds."""
+
+SEQUENCE_FIELDS: dict[str, str] = {
+    "trade": "trade_id",
+    "aggTrade": "agg_trade_id",
+    "bookTicker": "update_id",
+    "depthUpdate": "final_update_id",
+    "depthSnapshot": "last_update_id",
+}
+"""The field each channel's `sequence` property reads, for the per-message paths (sequencing, entry
+ids) that read it with a C attrgetter instead of a property call. Klines and tickers are keyed by
+time instead."""

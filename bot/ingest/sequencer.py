@@ -16,6 +16,7 @@ from operator import attrgetter
 
 from bot.domain.events import (
     MILLISECONDS,
+    SEQUENCE_FIELDS,
     DepthUpdate,
     DepthUpdateText,
     EventKind,
@@ -31,9 +32,6 @@ def interval_ns(interval: str) -> int | None:
     if unit == "M" or unit not in _INTERVAL_UNITS_MS:
         return None
     return int(interval[:-1]) * _INTERVAL_UNITS_MS[unit] * MILLISECONDS
-
-
-_SEQUENCE_FIELDS = {"trade": "trade_id", "aggTrade": "agg_trade_id", "bookTicker": "update_id"}
 
 
 class Outcome(StrEnum):
@@ -70,7 +68,7 @@ class Sequencer:
         self.last = last
         # `event.sequence` read straight from its field (a C call, not a property) where the
         # channel tells which field it is.
-        self._number = attrgetter(_SEQUENCE_FIELDS.get(channel, "sequence"))
+        self._number = attrgetter(SEQUENCE_FIELDS.get(channel, "sequence"))
 
     def advance(self, event: MarketEvent) -> bool:
         """Accepts the event and returns True if it is simply the next one (NEW, no gap); else

@@ -244,3 +244,21 @@ def test_a_kline_with_taker_columns_still_refuses_a_non_finite_taker_volume():
     with pytest.raises(FrameError) as caught:
         DECODER.decode(kline.replace(b'"V":"10394.00000000",', b""), 1)
     assert caught.value.reason == "missing_field"
+
+
+def test_the_sequence_fields_read_what_sequence_reads_and_give_the_same_entry_ids():
+    """SEQUENCE_FIELDS (the hot paths' direct reads) must name the field each event's `sequence`
+    property reads, and the writer's per-channel entry ids must be entry_id_parts'."""
+    from bot.bus.redis_codec import entry_id_parts_of
+    from bot.bus.redis_keys import channel_of
+    from bot.domain.events import SEQUENCE_FIELDS, DepthSnapshot
+
+    agg = b'{"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","E":1633998513149,"s":"NKNUSDT","a":25476166,"p":"0.35290000","q":"116.00000000","f":33591117,"l":33591117,"T":1633998513148,"m":false,"M":true}}'
+    events = [decoder.decode(frame, RECEIVED_NS).event for frame in (TRADE, BOOK_TICKER, DEPTH) for decoder in (DECODER, TEXT_DECODER)]
+    events.append(DECODER.decode(agg, RECEIVED_NS).event)
+    events.append(DepthSnapshot(symbol="BTCUSDT", ts_event=RECEIVED_NS, ts_init=RECEIVED_NS, last_update_id=50093239207, bids=(), asks=()))
+    assert {channel_of(event) for event in events} == set(SEQUENCE_FIELDS)
+    for event in events:
+        channel = channel_of(event)
+        assert getattr(event, SEQUENCE_FIELDS[channel]) == event.sequence, channel
+        assert entry_id_parts_of(channel)(event) == entry_id_parts(event), channel
