@@ -75,6 +75,7 @@ class HistogramSeries:
         counts[-1] += size - first - within_previous
         self.total += ((size - first) * now_ns - sum(islice(ordered, first, None))) / 1e9
 
+
 class HotHistogram(Collector):
     """A histogram observed on every market message, for the same reason as HotCounter."""
 
