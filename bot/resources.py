@@ -43,7 +43,6 @@ def ingest_settings(settings: Settings) -> IngestSettings:
             backoff_initial_seconds=ingest.backoff_initial_seconds,
             backoff_max_seconds=ingest.backoff_max_seconds,
             backoff_multiplier=ingest.backoff_multiplier,
-            receive_in_child_process=ingest.receive_in_child_process,
         ),
     )
 

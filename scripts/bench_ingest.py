@@ -9,27 +9,24 @@ shared by every run. Each run gets a fresh ReplayExchange at max speed (speed=No
 sends as fast as the client reads) and, for the pipeline, an empty Redis database.
 
 CEILING   a bare websockets client: recv(decode=False) + msgspec.json.decode, nothing else.
-PIPELINE  bot.app.Daemon, as `tradebot run` wires it (MarketStreamClient, its websocket received in
-          the relay child process -> FrameDecoder -> IngestService -> RedisStreamWriter -> Redis),
-          from settings loaded with
+ALONE     the pipeline below with the network taken away: the stream client's websocket is a list
+          of the same frames in memory, so neither the websockets library nor the exchange costs
+          anything. Its ratio to the ceiling bounds what any receive path (another process, a
+          faster library) could bring the pipeline to.
+PIPELINE  bot.app.Daemon, as `tradebot run` wires it (MarketStreamClient -> FrameDecoder ->
+          IngestService -> RedisStreamWriter -> Redis), from settings loaded with
           bot.config.load_settings. The only difference from `tradebot run`: the replay exchange is
           started here (to share the pre-loaded timeline) and handed to the daemon through
           exchange.rest_base_url / websocket_base_url, so the benchmark flushes Redis itself instead
           of the daemon's claim_namespace (which clears a replay namespace only when it starts the exchange itself).
-1-PROCESS the same with ingest.receive_in_child_process false: the websocket is read in the
-          daemon's own process (as before the relay), for comparison within the same run.
-ALONE     the 1-process pipeline with the network taken away: the stream client's websocket is a
-          list of the same frames in memory, so neither the websockets library nor the exchange's
-          sending costs anything.
 
 Rates are frames / (first frame received -> last frame received) for the ceiling and
 frames / (first frame received -> last entry acknowledged by Redis) for the pipeline, both on the
 wall clock (time.time_ns, the daemon's WallClock), so connection set-up is excluded from both.
 Latency is, per entry, the Redis acknowledgement time of its batch minus its frame's ts_init.
 
-Note: the replay exchange, the ceiling's client and the daemon share ONE event loop in this
-process; the PIPELINE's websocket is received in the relay child (bot/ingest/relay.py), and
-redis-server is a process of its own. The 'cpu s' column: this process / the relay child / Redis.
+Note: the replay exchange, the client and (for the pipeline) the daemon share ONE event loop and
+one CPU core in this process; only redis-server runs in another process.
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ import contextlib
 import cProfile
 import os
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -116,7 +112,6 @@ class PipelineResult:
     duplicates_refused: int = 0
     redis_cpu_seconds: float = 0.0
     process_cpu_seconds: float = 0.0
-    relay_cpu_seconds: float = 0.0  # the websocket relay child (ingest.receive_in_child_process), once it has exited
     wall_seconds: float = 0.0
 
     @property
@@ -226,7 +221,7 @@ async def _until_finished_or_stalled(task: asyncio.Task, progress) -> None:
     task.result()
 
 
-def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchange, receive_in_child_process: bool = True):
+def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchange):
     environ = {
         "TRADEBOT_DATA_DIRECTORY": str(data_directory),
         "TRADEBOT_REDIS__URL": redis_url,
@@ -243,16 +238,8 @@ def daemon_settings(data_directory: Path, redis_url: str, exchange: ReplayExchan
         # Ingest alone is measured here; the engine has scripts/bench_engine.py.
         "TRADEBOT_ENGINE__ENABLED": "false",
         "TRADEBOT_SCANNER__ENABLED": "false",
-        "TRADEBOT_INGEST__RECEIVE_IN_CHILD_PROCESS": "true" if receive_in_child_process else "false",
     }
     return load_settings(CONFIG_PATH, environ)
-
-
-def _children_cpu_seconds() -> float:
-    # Child processes that have exited and been waited for: the relay, stopped with the daemon
-    # (the embedded redis-server lives on and is measured through INFO instead).
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def redis_cpu_seconds(client: aioredis.Redis) -> float:
@@ -262,7 +249,7 @@ async def redis_cpu_seconds(client: aioredis.Redis) -> float:
 
 async def pipeline_run(
     timeline: Timeline, server: EmbeddedRedis, data_directory: Path, profiler: cProfile.Profile | None = None,
-    frames_in_memory: bool = False, receive_in_child_process: bool = True,
+    frames_in_memory: bool = False,
 ) -> PipelineResult:
     """frames_in_memory: the ALONE variant (see the module's docstring); the exchange still runs,
     for the depth snapshot over REST, but no websocket is opened."""
@@ -271,7 +258,7 @@ async def pipeline_run(
             return MemorySocket(timeline.frames, create_connection)
 
         with mock.patch.object(stream_client_module, "connect", memory_connect):
-            return await pipeline_run(timeline, server, data_directory, profiler, receive_in_child_process=False)
+            return await pipeline_run(timeline, server, data_directory, profiler)
     keys = RedisKeys(NAMESPACE)
     checker = aioredis.Redis.from_url(server.url)
     try:
@@ -279,14 +266,13 @@ async def pipeline_run(
         exchange = ReplayExchange(replay_settings(), timeline=timeline)
         await exchange.start()
         try:
-            settings = daemon_settings(data_directory, server.url, exchange, receive_in_child_process)
+            settings = daemon_settings(data_directory, server.url, exchange)
             result = PipelineResult()
             done = asyncio.Event()
             daemon = BenchmarkDaemon(settings, metrics=IngestMetrics(), result=result, done=done)
             stop = asyncio.Event()
             redis_cpu_before = await redis_cpu_seconds(checker)
             cpu_before = time.process_time()
-            children_before = _children_cpu_seconds()
             wall_before = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -301,7 +287,6 @@ async def pipeline_run(
             result.wall_seconds = time.perf_counter() - wall_before
             result.process_cpu_seconds = time.process_time() - cpu_before
             result.redis_cpu_seconds = await redis_cpu_seconds(checker) - redis_cpu_before
-            result.relay_cpu_seconds = _children_cpu_seconds() - children_before
             if daemon.writer is not None:
                 result.duplicates_refused = daemon.writer.statistics.duplicates_refused
         finally:
@@ -356,8 +341,7 @@ def _median(values: list[float]) -> float:
 
 
 def print_report(
-    info, load_seconds, ceilings: list[CeilingResult], pipelines: list[PipelineResult],
-    single_process: list[PipelineResult] = (), alones: list[PipelineResult] = (),
+    info, load_seconds, ceilings: list[CeilingResult], pipelines: list[PipelineResult], alones: list[PipelineResult] = (),
 ) -> None:
     print()
     print("machine")
@@ -365,7 +349,7 @@ def print_report(
         print(f"  {name:<13} {value}")
     print(f"  {'recording':<13} {DEFAULT_RECORDING.name} (loaded once in {load_seconds:.2f} s)")
     print()
-    print("per run            ceiling msg/s  (from connect)   pipeline msg/s  (receive side)   p50 ms   p99 ms   max ms  batches  peak backlog  cpu s (bot/relay/redis)   1-process msg/s  cpu s   alone msg/s  cpu s")
+    print("per run            ceiling msg/s  (from connect)   pipeline msg/s  (receive side)   p50 ms   p99 ms   max ms  batches  peak backlog  cpu s (bot/redis)   alone msg/s  cpu s")
     for index in range(max(len(ceilings), len(pipelines))):
         c = ceilings[index] if index < len(ceilings) else None
         p = pipelines[index] if index < len(pipelines) else None
@@ -374,11 +358,11 @@ def print_report(
         if p:
             cells.append(
                 f"   {p.rate:>14,.0f}  ({p.receive_rate:>12,.0f})   {p.percentile_ms(0.5):>6.1f}   {p.percentile_ms(0.99):>6.1f}"
-                f"   {p.percentile_ms(1.0):>6.1f}  {p.batches:>7}  {p.peak_backlog:>12,}  {p.process_cpu_seconds:>5.2f} / {p.relay_cpu_seconds:.2f} / {p.redis_cpu_seconds:.2f}"
+                f"   {p.percentile_ms(1.0):>6.1f}  {p.batches:>7}  {p.peak_backlog:>12,}  {p.process_cpu_seconds:>5.2f} / {p.redis_cpu_seconds:.2f}"
             )
-        for variant, width in ((single_process, 15), (alones, 11)):
-            v = variant[index] if index < len(variant) else None
-            cells.append(f"   {v.rate:>{width},.0f}  {v.process_cpu_seconds:>5.2f}" if v else "")
+        a = alones[index] if index < len(alones) else None
+        if a:
+            cells.append(f"   {a.rate:>11,.0f}  {a.process_cpu_seconds:>5.2f}")
         print("".join(cells))
     ceiling_rate = _median([c.rate for c in ceilings])
     pipeline_rate = _median([p.rate for p in pipelines])
@@ -397,14 +381,9 @@ def print_report(
             if ceilings else "(no ceiling run)"
         )),
         ("ratio of the medians", f"{pipeline_rate / ceiling_rate:.2f}" if ceilings else "-"),
-        ("1-process msgs/s (median)", (
-            f"{_median([v.rate for v in single_process]):,.0f}  (ratio to the ceiling, median of the runs' "
-            f"{_median([v.rate / c.rate for c, v in zip(ceilings, single_process)]):.3f}: the pipeline receiving in its own process)"
-            if single_process and ceilings else "(not run)"
-        )),
         ("alone msgs/s (median)", (
             f"{_median([a.rate for a in alones]):,.0f}  (ratio to the ceiling {_median([a.rate for a in alones]) / ceiling_rate:.2f}: "
-            "the 1-process pipeline without the network)" if alones and ceilings else "(not run)"
+            "the bound for any receive path)" if alones and ceilings else "(not run)"
         )),
         ("latency p50 ms (median)", f"{_median([p.percentile_ms(0.5) for p in pipelines]):.1f}"),
         ("latency p99 ms (median)", f"{_median([p.percentile_ms(0.99) for p in pipelines]):.1f}"),
@@ -447,7 +426,6 @@ async def main_async(arguments: argparse.Namespace) -> int:
             else:
                 ceilings: list[CeilingResult] = []
                 pipelines: list[PipelineResult] = []
-                single_process: list[PipelineResult] = []
                 alones: list[PipelineResult] = []
                 for run in range(arguments.runs):
                     ceiling = await ceiling_run(timeline)
@@ -459,15 +437,12 @@ async def main_async(arguments: argparse.Namespace) -> int:
                     pipeline = await pipeline_run(timeline, server, directory)
                     print(f"  run {run + 1}/{arguments.runs} pipeline: {pipeline.entries_acked:,} entries, {pipeline.rate:,.0f} msg/s", file=sys.stderr)
                     pipelines.append(pipeline)
-                    one_process = await pipeline_run(timeline, server, directory, receive_in_child_process=False)
-                    print(f"  run {run + 1}/{arguments.runs} 1-process: {one_process.entries_acked:,} entries, {one_process.rate:,.0f} msg/s", file=sys.stderr)
-                    single_process.append(one_process)
                     alone = await pipeline_run(timeline, server, directory, frames_in_memory=True)
                     print(f"  run {run + 1}/{arguments.runs} alone:    {alone.entries_acked:,} entries, {alone.rate:,.0f} msg/s", file=sys.stderr)
                     alones.append(alone)
-                    if not (pipeline.counts_ok and one_process.counts_ok and alone.counts_ok):
+                    if not (pipeline.counts_ok and alone.counts_ok):
                         failed = True
-                print_report(info, load_seconds, ceilings, pipelines, single_process, alones)
+                print_report(info, load_seconds, ceilings, pipelines, alones)
                 result = pipelines[-1] if pipelines else None
             for index, pipeline in enumerate([result] if arguments.profile else pipelines):
                 if not pipeline.counts_ok:

@@ -171,8 +171,6 @@ class IngestSettings(SectionModel):
     backoff_multiplier: Annotated[float, Field(ge=1)] = 2.0
     depth_snapshot_limit: Annotated[int, Field(ge=1, le=5000)] = 1000
     backfill_max_records: PositiveInt = 100_000
-    # Receive the websockets in a child process, on another CPU core (bot/ingest/relay.py).
-    receive_in_child_process: bool = True
 
     @field_validator("symbols")
     @classmethod

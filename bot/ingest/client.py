@@ -37,11 +37,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from bot.backoff import Backoff, RateLimiter
-from bot.clock import Clock, WallClock
+from bot.clock import Clock
 from bot.domain.events import StreamMessage
 from bot.errors import StartupError
 from bot.ingest.push_connection import PushConnection, PushConnectionFactory
-from bot.ingest.relay import RelayedConnection, WebsocketRelay
 from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown
 
 log = structlog.get_logger(__name__)
@@ -71,9 +70,6 @@ class StreamClientSettings:
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
     backoff_multiplier: float = 2.0
-    # Receive the websockets in a child process (bot.ingest.relay): their frame parsing then runs
-    # on another CPU core. Off by default so the client alone stays one process in tests.
-    receive_in_child_process: bool = False
 
 
 class StreamEvents(Protocol):
@@ -96,7 +92,7 @@ class _Connection:
     """One open websocket and what we know about it. Times are exchange times (ns)."""
 
     def __init__(self, replacing: bool) -> None:
-        self.websocket: PushConnection | RelayedConnection = None  # type: ignore[assignment]  # set when created, before the handshake
+        self.websocket: PushConnection = None  # type: ignore[assignment]  # set when created, before the handshake
         self.opened_ns = 0
         self.subscribed = False
         self.handing_over = replacing
@@ -119,7 +115,7 @@ class _Connection:
         self.resume_when: Callable[[], Awaitable[object]] | None = None
         self.wake = asyncio.Event()
 
-    def created(self, websocket: PushConnection | RelayedConnection) -> None:
+    def created(self, websocket: PushConnection) -> None:
         self.websocket = websocket
 
     def note_progress(self, ts_event: int, ts_init: int) -> None:
@@ -161,10 +157,6 @@ class MarketStreamClient:
         self._last_message_ns: dict[str, int] = {}
         self._stale: set[str] = set()
         self._connections: dict[int, _Connection] = {}
-        self._relay: WebsocketRelay | None = None
-        if self._settings.receive_in_child_process:
-            # The child stamps receive times with the wall clock; another clock is read here.
-            self._relay = WebsocketRelay(None if isinstance(clock, WallClock) else clock.now_ns)
 
     @property
     def shards(self) -> list[list[str]]:
@@ -179,9 +171,6 @@ class MarketStreamClient:
                 group.create_task(self._watch_staleness(), name="stream-watchdog")
         except* FatalStreamError as fatal:
             raise fatal.exceptions[0] from None  # the task group wraps it; callers are promised it bare
-        finally:
-            if self._relay is not None:
-                await self._relay.stop()
 
     # --- one shard --------------------------------------------------------------------------
 
@@ -281,17 +270,12 @@ class MarketStreamClient:
         batches = [streams[index:index + per_request] for index in range(0, len(streams), per_request)]
         keepalive = self._settings.keepalive_interval_seconds
         connection = _Connection(replacing)
-        url = f"{self._base_url}/stream?streams={'/'.join(batches[0])}"
-        on_frame = partial(self._on_frame, connection)
         # No compression: loopback and LAN links gain nothing, and inflating costs CPU per frame.
-        options = dict(
-            open_timeout=self._settings.open_timeout_seconds, ping_interval=keepalive, ping_timeout=keepalive,
-            compression=None, max_size=16 * 2**20, close_timeout=2,
+        await connect(
+            f"{self._base_url}/stream?streams={'/'.join(batches[0])}", open_timeout=self._settings.open_timeout_seconds,
+            ping_interval=keepalive, ping_timeout=keepalive, compression=None, max_size=16 * 2**20, close_timeout=2,
+            create_connection=PushConnectionFactory(partial(self._on_frame, connection), self._clock.now_ns, connection.created),  # type: ignore[arg-type]
         )
-        if self._relay is not None:
-            await self._relay.connect(url, on_frame, connection.created, **options)
-        else:
-            await connect(url, create_connection=PushConnectionFactory(on_frame, self._clock.now_ns, connection.created), **options)  # type: ignore[arg-type]
         connection.opened_ns = self._clock.now_ns()
         connection.receiver = asyncio.create_task(self._receive(connection), name=f"stream-receive-{shard}")
         self._connections[shard] = connection
@@ -344,7 +328,7 @@ class MarketStreamClient:
                 if connection.resume_when is not None:
                     await connection.resume_when()
                     connection.resume_when = None
-                    websocket.resume_reading()
+                    websocket.transport.resume_reading()
         finally:
             closed.cancel()
         if websocket.failure is not None:
@@ -355,7 +339,7 @@ class MarketStreamClient:
         (What the socket read that is being parsed still brings is handled as usual.)"""
         if connection.resume_when is None:
             connection.resume_when = until
-            connection.websocket.pause_reading()
+            connection.websocket.transport.pause_reading()
             connection.wake.set()
 
     def _on_frame(self, connection: _Connection, frame: bytes, ts_init: int) -> None:

@@ -77,14 +77,6 @@ class PushConnection(ClientConnection):
             self.transport.abort()
 
 
-    # Backpressure, the caller's: stop and restart reading the socket (TCP pushes back meanwhile).
-    def pause_reading(self) -> None:
-        self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self.transport.resume_reading()
-
-
 class PushConnectionFactory:
     """For `connect(create_connection=...)`: builds the PushConnection and reports it at once
     (`created`), before the handshake, since messages can follow the handshake before connect()

@@ -8,10 +8,8 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-
-import pytest
 
 from bot.clock import WallClock
 from bot.domain.events import StreamMessage
@@ -63,26 +61,11 @@ class Recorder:
         return next(stamp for stamp, _ in self.messages if stamp > moment)
 
 
-_receive_in_child_process = False  # set per test by the `transport` fixture
-
-
-@pytest.fixture(autouse=True, params=["in-process", "child-process"])
-def transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Imported by a client test module, runs each of its tests twice: the websockets received in
-    this process, and through the relay child (bot.ingest.relay), as the daemon does by default."""
-    global _receive_in_child_process
-    _receive_in_child_process = request.param == "child-process"
-    try:
-        yield request.param
-    finally:
-        _receive_in_child_process = False
-
-
 def fast_settings(**overrides: object) -> StreamClientSettings:
     """Binance's rules unchanged; only the timeouts and delays shortened so tests are quick."""
     values: dict[str, object] = {
         "backoff_initial_seconds": 0.02, "backoff_max_seconds": 0.1, "open_timeout_seconds": 2.0,
-        "handover_timeout_seconds": 2.0, "receive_in_child_process": _receive_in_child_process,
+        "handover_timeout_seconds": 2.0,
     }
     values.update(overrides)
     return StreamClientSettings(**values)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from bot.sim.timeline import Timeline, load_timeline
 
 from stream_client_support import (
     BOOK_TICKER, BTC_RECORDING, BTC_STREAMS, DEPTH, TRADES, Recorder, fast_settings, replay_settings,
-    running_client, server_connections, transport,  # noqa: F401 - the fixture runs each test both ways
+    running_client, server_connections,
 )
 
 

@@ -25,7 +25,7 @@ from bot.sim.timeline import Timeline, load_timeline
 from helpers import free_port
 from stream_client_support import (
     BOOK_TICKER, BTC_RECORDING, BTC_STREAMS, DEPTH, TRADES, Recorder, fast_settings, replay_settings,
-    running_client, transport, until,  # noqa: F401 - the fixture runs each test both ways
+    running_client, until,
 )
 
 ROOT = Path(__file__).parents[2]
