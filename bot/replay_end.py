@@ -14,6 +14,7 @@ from bot.engine.runner import EngineRunner
 from bot.ingest.metrics import IngestMetrics
 from bot.ingest.service import IngestService
 from bot.sim.exchange import ReplayExchange
+from bot.waiting import first_of
 
 log = structlog.get_logger(__name__)
 
@@ -27,12 +28,10 @@ async def until_stopped_or_replayed(
 ) -> None:
     """Returns when `stop` is set, or when the replay has ended and everything it sent is handled."""
     replayed = asyncio.create_task(simulator.wait_finished())
-    stopped = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({replayed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        await first_of(replayed, stop)
     finally:
         replayed.cancel()
-        stopped.cancel()
     if stop.is_set():
         return
     sent = simulator.counters.frames_sent
@@ -51,11 +50,7 @@ async def _engine_caught_up(runner: EngineRunner, stop: asyncio.Event) -> None:
     """Waits until the engine has handled the whole record (it may lag ingest)."""
     while not stop.is_set():
         runner.caught_up.clear()
-        caught_up = asyncio.create_task(runner.caught_up.wait())
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({caught_up, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        caught_up.cancel()
-        stopped.cancel()
+        await first_of(runner.caught_up, stop)
         if runner.caught_up.is_set():
             return
 

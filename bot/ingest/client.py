@@ -42,6 +42,7 @@ from bot.domain.events import StreamMessage
 from bot.errors import StartupError
 from bot.ingest.push_connection import PushConnection, PushConnectionFactory
 from bot.ingest.wire import ControlReply, FrameDecoder, FrameError, ServerShutdown
+from bot.waiting import first_of
 
 log = structlog.get_logger(__name__)
 
@@ -128,17 +129,6 @@ class _Connection:
             self.caught_up.set()
 
 
-async def _first_of(*signals: asyncio.Event | asyncio.Future, timeout: float | None = None) -> None:
-    """Until one event is set or one future or task is done (never cancels those)."""
-    waiters = [asyncio.ensure_future(signal.wait()) if isinstance(signal, asyncio.Event) else signal for signal in signals]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for signal, waiter in zip(signals, waiters):
-            if waiter is not signal:
-                waiter.cancel()
-
-
 class MarketStreamClient:
     def __init__(
         self, base_url: str, streams: list[str], clock: Clock, events: StreamEvents, settings: StreamClientSettings | None = None,
@@ -208,7 +198,7 @@ class MarketStreamClient:
         """(planned, reason) once the connection must be replaced."""
         lifetime_ns = int(self._settings.connection_lifetime_seconds * _SECOND_NS)
         remaining = (connection.opened_ns + lifetime_ns - self._clock.now_ns()) / _SECOND_NS
-        await _first_of(connection.receiver, connection.shutdown_notice, connection.silent, timeout=max(remaining, 0))
+        await first_of(connection.receiver, connection.shutdown_notice, connection.silent, timeout=max(remaining, 0))
         # The exchange closes the connection right after its notice: the notice wins that race.
         if connection.shutdown_notice.is_set():
             return True, "server_shutdown"
@@ -227,14 +217,14 @@ class MarketStreamClient:
         Returns False, closing nothing, when the replacement dies while `current` still lives."""
         try:
             async with asyncio.timeout(self._settings.handover_timeout_seconds):
-                await _first_of(replacement.started, replacement.receiver, current.receiver)
+                await first_of(replacement.started, replacement.receiver, current.receiver)
                 if replacement.receiver.done() and not current.receiver.done():
                     log.warning("replacement connection closed before it delivered; keeping the old one", shard=shard)
                     return False
                 if replacement.start_ns is not None:
                     current.catch_up_ns = replacement.start_ns
                     current.handing_over = True
-                    await _first_of(current.caught_up, current.receiver)
+                    await first_of(current.caught_up, current.receiver)
         except TimeoutError:
             log.warning("old connection did not catch up with its replacement in time; closing it anyway", shard=shard)
         await self._close(current, drain=True)
@@ -308,7 +298,7 @@ class MarketStreamClient:
             limiter.record()
             # A closed connection never answers (Binance closes one that breaks its limits): stop
             # waiting when the receiver ends instead of running out the open timeout.
-            await _first_of(reply, connection.receiver, timeout=self._settings.open_timeout_seconds)
+            await first_of(reply, connection.receiver, timeout=self._settings.open_timeout_seconds)
             if not reply.done():
                 connection.pending_replies.pop(request_id, None)
                 reply.cancel()
@@ -323,7 +313,7 @@ class MarketStreamClient:
         closed = asyncio.ensure_future(websocket.wait_closed())
         try:
             while not closed.done():
-                await _first_of(connection.wake, closed)
+                await first_of(connection.wake, closed)
                 connection.wake.clear()
                 if connection.resume_when is not None:
                     await connection.resume_when()
