@@ -184,6 +184,23 @@ def test_known_streams_decode_whole_to_the_same_messages_and_the_same_errors():
         assert (caught.value.reason, caught.value.kind) == (reason, kind), frame
 
 
+def test_a_decoder_told_its_streams_takes_the_one_call_path_for_their_frames(monkeypatch):
+    """The equivalence above holds whichever path answered; this one fails if the tagged-union
+    call were skipped: every other way out of decode() is made to fail."""
+    decoder = FrameDecoder(prices_as_text=True, streams=STREAMS)
+
+    def elsewhere(*arguments):
+        raise AssertionError("decoded by the byte-slicing or the general path, not the one-call union")
+
+    monkeypatch.setattr(decoder, "_decode_general", elsewhere)
+    monkeypatch.setattr(decoder, "_schema_for", lambda stream: None)
+    decoder._schemas.clear()  # noqa: SLF001 - nothing cached for the byte-slicing path either
+    for frame in (TRADE, BOOK_TICKER, DEPTH):
+        assert decoder.decode(frame, RECEIVED_NS) == TEXT_DECODER.decode(frame, RECEIVED_NS)
+    with pytest.raises(AssertionError, match="not the one-call union"):
+        decoder.decode(TRADE.replace(b"btcusdt@trade", b"ethusdt@trade").replace(b'"BTCUSDT"', b'"ETHUSDT"'), 1)
+
+
 def test_every_recorded_frame_as_text_is_the_decimal_event_and_the_same_record():
     """Over the whole bundled BTCUSDT recording: the text events the ingest path records are, read
     back, exactly the Decimal events, with the same entry id."""
