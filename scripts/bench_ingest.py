@@ -247,14 +247,15 @@ async def compact_append_only_file(client: aioredis.Redis) -> None:
     automatic rewrite (past 64 MB, at double the last size) forks in the middle of whichever
     later run crosses the line, rewriting what earlier runs wrote and were flushed of, on the core
     the run needs for redis-server. A run then starts as on a freshly started daemon's Redis."""
-    while (await client.info("persistence"))["aof_rewrite_in_progress"]:
-        await asyncio.sleep(0.02)  # an automatic rewrite already running: a second is refused
-    await client.bgrewriteaof()
-    while True:
-        persistence = await client.info("persistence")
-        if not (persistence["aof_rewrite_in_progress"] or persistence["aof_rewrite_scheduled"]):
-            return
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(60):  # a rewrite of an emptied database takes milliseconds
+        while (await client.info("persistence"))["aof_rewrite_in_progress"]:
+            await asyncio.sleep(0.02)  # an automatic rewrite already running: a second is refused
+        await client.bgrewriteaof()
+        while True:
+            persistence = await client.info("persistence")
+            if not (persistence["aof_rewrite_in_progress"] or persistence["aof_rewrite_scheduled"]):
+                return
+            await asyncio.sleep(0.02)
 
 
 async def redis_cpu_seconds(client: aioredis.Redis) -> float:
