@@ -79,7 +79,7 @@ def run_pipeline(settings: Settings, started_at_ns: int, clock=None) -> NightlyR
         from spark_batch.features import build_features
         from spark_batch.session import build_session
 
-        spark = stages.run("spark_start", lambda: build_session(nightly.spark_master, app_name="tradebot-nightly"))
+        spark = stages.run("spark_start", lambda: build_session(nightly.spark_master, app_name="tradebot-nightly", settings=nightly.spark_settings))
         counts = stages.run("features", lambda: build_features(spark, root, symbols, nightly.interval))
         report.rows.update(raw=counts.rows_read, clean=counts.rows_written, features=counts.feature_rows_written)
         training = stages.run("train", lambda: _train(settings, spark, root, symbols, clock.now_ns()))

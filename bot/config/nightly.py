@@ -21,6 +21,11 @@ class NightlySettings(SectionModel):
     time_limit_minutes: int = Field(default=120, ge=1, le=24 * 60)
     # local[N] (this machine) or a cluster's master URL (spark://host:7077, k8s://...): the same job.
     spark_master: str = "local[2]"
+    # Spark configuration for the run's session (spark.executor.memory, spark.sql.shuffle.partitions,
+    # ...), over the pipeline's own defaults (spark_batch.session). A cluster keeps Spark's 200 shuffle
+    # partitions unless told: right for years of many symbols, but on days of a few symbols every
+    # step then runs 200 near-empty tasks (see docs/architecture.md, "Nightly batch").
+    spark_settings: dict[str, str] = Field(default_factory=dict)
     # Symbols to train on; left out: ingest.symbols.
     symbols: tuple[str, ...] | None = None
     interval: str = "1m"
@@ -55,9 +60,34 @@ class NightlySettings(SectionModel):
             raise ValueError(f"a Binance kline interval ({', '.join(KLINE_INTERVAL_MS)}), got {interval!r}")
         return interval
 
+    @field_validator("spark_settings", mode="before")
+    @classmethod
+    def _spark_values_as_text(cls, settings: object) -> object:
+        # Spark's values are text; YAML's 8 and true are what a user means by "8" and "true".
+        if isinstance(settings, dict):
+            return {key: _spark_text(value) for key, value in settings.items()}
+        return settings
+
+    @field_validator("spark_settings")
+    @classmethod
+    def _spark_keys(cls, settings: dict[str, str]) -> dict[str, str]:
+        # Spark ignores a key it does not know without a word; a typo must not pass that quietly.
+        for key in settings:
+            if not key.startswith("spark."):
+                raise ValueError(f"Spark configuration keys start with 'spark.', got {key!r}")
+        return settings
+
     @field_validator("spark_master")
     @classmethod
     def _known_master(cls, master: str) -> str:
         if not (master.startswith(("local", "spark://", "k8s://", "yarn", "mesos://"))):
             raise ValueError(f"a Spark master URL: local[N], spark://host:port, k8s://..., yarn; got {master!r}")
         return master
+
+
+def _spark_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value  # text stays text; anything else is refused by the type, naming the key

@@ -174,3 +174,16 @@ def test_all_problems_are_listed_not_just_the_first(tmp_path: Path) -> None:
         f"{path}: metrics.port: must be at most 65535, got 70000",
         f"{path}: logging.level: expected one of 'DEBUG', 'INFO', 'WARNING' or 'ERROR', got 'LOUD'",
     ]
+
+
+def test_spark_settings_take_only_spark_keys_and_plain_values(tmp_path: Path) -> None:
+    # Spark itself ignores a key it does not know without a word: a typo would pass unseen.
+    path = write(tmp_path, MINIMAL + "nightly:\n  spark_settings: {executor.memory: 4g}\n")
+    assert str(error_of(path)) == (
+        f"{path}: nightly.spark_settings: Spark configuration keys start with 'spark.', got 'executor.memory'"
+    )
+    path = write(tmp_path, MINIMAL + "nightly:\n  spark_settings: {spark.sql.shuffle.partitions: [8]}\n")
+    assert str(error_of(path)).startswith(f"{path}: nightly.spark_settings.spark.sql.shuffle.partitions: ")
+    # YAML's numbers and booleans are Spark's text for them.
+    path = write(tmp_path, MINIMAL + "nightly:\n  spark_settings: {spark.sql.shuffle.partitions: 8, spark.sql.adaptive.enabled: true}\n")
+    assert load_settings(path, {}).nightly.spark_settings == {"spark.sql.shuffle.partitions": "8", "spark.sql.adaptive.enabled": "true"}
