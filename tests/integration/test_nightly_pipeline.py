@@ -151,8 +151,8 @@ def copy_lake(source_config: Path, target_config: Path) -> Path:
 @pytest.mark.timeout(900)  # a JVM master, a worker, a driver and executors on 2 cores: minutes, not seconds
 def test_the_same_job_runs_unchanged_on_a_standalone_spark_cluster(lake, tmp_path):
     """A real Spark master and worker on loopback (the stock daemons from the pyspark wheel): the
-    pipeline, given only --master spark://..., builds the same features and trains on the
-    cluster with xgboost.spark."""
+    pipeline, given --master spark://... (and, as configuration, the shuffle partitions its small
+    data wants), builds the same features and trains on the cluster with xgboost.spark."""
     from spark_cluster import standalone_cluster
 
     # Four days of two symbols: Spark's 200 shuffle partitions would make every step 200 nearly
