@@ -71,7 +71,8 @@ class NightlySettings(SectionModel):
     @field_validator("spark_settings")
     @classmethod
     def _spark_keys(cls, settings: dict[str, str]) -> dict[str, str]:
-        # Spark ignores a key it does not know without a word; a typo must not pass that quietly.
+        # Spark passes over a key outside spark.* (a line in its log at most): executor.memory
+        # instead of spark.executor.memory would quietly change nothing.
         for key in settings:
             if not key.startswith("spark."):
                 raise ValueError(f"Spark configuration keys start with 'spark.', got {key!r}")

@@ -177,7 +177,7 @@ def test_all_problems_are_listed_not_just_the_first(tmp_path: Path) -> None:
 
 
 def test_spark_settings_take_only_spark_keys_and_plain_values(tmp_path: Path) -> None:
-    # Spark itself ignores a key it does not know without a word: a typo would pass unseen.
+    # Spark passes over a key outside spark.*: executor.memory would quietly change nothing.
     path = write(tmp_path, MINIMAL + "nightly:\n  spark_settings: {executor.memory: 4g}\n")
     assert str(error_of(path)) == (
         f"{path}: nightly.spark_settings: Spark configuration keys start with 'spark.', got 'executor.memory'"
