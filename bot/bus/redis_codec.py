@@ -24,17 +24,14 @@ from bot.domain.events import (
     SEQUENCE_FIELDS,
     AggTrade,
     BookTicker,
-    BookTickerText,
     DepthSnapshot,
     DepthUpdate,
-    DepthUpdateText,
     EventKind,
     Kline,
     MarketEvent,
     MiniTicker,
     Ticker,
     Trade,
-    TradeText,
 )
 
 EVENT_FIELD = b"event"
@@ -67,27 +64,11 @@ def _sequenced_id_parts(time_field: str, channel: str) -> Callable[[MarketEvent]
     return id_parts
 
 
-# Trades are placed by their trade time, the rest by their event time.
+# Trades are placed by their trade time, the other sequenced channels by their event time. Klines
+# and tickers have no sequence field: they are placed by their own time alone (_time_id_parts).
 _ID_PARTS_BY_CHANNEL = {
-    "trade": _sequenced_id_parts("ts_trade", "trade"),
-    "aggTrade": _sequenced_id_parts("ts_trade", "aggTrade"),
-    "bookTicker": _sequenced_id_parts("ts_event", "bookTicker"),
-    "depthUpdate": _sequenced_id_parts("ts_event", "depthUpdate"),
-    "depthSnapshot": _sequenced_id_parts("ts_event", "depthSnapshot"),
-}
-
-_ID_PARTS = {
-    Trade: _ID_PARTS_BY_CHANNEL["trade"],
-    TradeText: _ID_PARTS_BY_CHANNEL["trade"],
-    AggTrade: _ID_PARTS_BY_CHANNEL["aggTrade"],
-    DepthUpdate: _ID_PARTS_BY_CHANNEL["depthUpdate"],
-    DepthUpdateText: _ID_PARTS_BY_CHANNEL["depthUpdate"],
-    DepthSnapshot: _ID_PARTS_BY_CHANNEL["depthSnapshot"],
-    BookTicker: _ID_PARTS_BY_CHANNEL["bookTicker"],
-    BookTickerText: _ID_PARTS_BY_CHANNEL["bookTicker"],
-    Kline: _time_id_parts,
-    Ticker: _time_id_parts,
-    MiniTicker: _time_id_parts,
+    channel: _sequenced_id_parts("ts_trade" if channel in ("trade", "aggTrade") else "ts_event", channel)
+    for channel in SEQUENCE_FIELDS
 }
 
 
@@ -96,19 +77,18 @@ def last_sequence(channel: str, milliseconds: int, sequence: int) -> int | None:
     entry_id_parts; None for an empty stream."""
     if sequence < 0:
         return None
-    time_keyed = channel.startswith("kline_") or channel in ("ticker", "miniTicker")
-    return milliseconds * MILLISECONDS if time_keyed else sequence
+    return sequence if channel in SEQUENCE_FIELDS else milliseconds * MILLISECONDS
 
 
 def entry_id_parts(event: MarketEvent) -> tuple[int, int]:
     """(milliseconds, sequence) of the stream entry id for an event."""
-    return _ID_PARTS[type(event)](event)
+    return entry_id_parts_of(event.kind.value)(event)
 
 
 def entry_id_parts_of(channel: str) -> Callable[[MarketEvent], tuple[int, int]]:
     """entry_id_parts for the events of one channel ('trade', 'kline_1m', ...): what the writer's
-    slots keep, sparing each market message the lookup by type."""
-    return _ID_PARTS_BY_CHANNEL.get(channel, entry_id_parts)
+    slots keep, sparing each market message the lookup by its kind."""
+    return _ID_PARTS_BY_CHANNEL.get(channel, _time_id_parts)
 
 
 encode_event: Callable[[MarketEvent], bytes] = _ENCODER.encode
