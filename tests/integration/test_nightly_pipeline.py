@@ -156,7 +156,7 @@ def test_the_same_job_runs_unchanged_on_a_standalone_spark_cluster(lake, tmp_pat
     from spark_cluster import standalone_cluster
 
     # Four days of two symbols: Spark's 200 shuffle partitions would make every step 200 nearly
-    # empty tasks (1.4-2.5 s each here): the run took 170 s, 74 s with 4 (docs/architecture.md).
+    # empty tasks (1.4-2.5 s each here): its stages took 166 s, 74 s with 4 (docs/architecture.md).
     config = write_config(tmp_path, spark_settings={"spark.sql.shuffle.partitions": "4"})
     target = copy_lake(lake, config)
     with standalone_cluster(tmp_path / "spark") as master:
